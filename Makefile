@@ -1,0 +1,41 @@
+# mailproc: two commands for a new user on a fresh Debian machine.
+#   make demo   sets up .venv, installs mailproc, processes the sample mailbox
+#   make test   installs what the tests need (Dovecot, Postfix's test programs when root) and
+#               runs every test
+SHELL := /bin/bash
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+
+.PHONY: demo test test-unit test-integration bench bench-quick system-packages venv clean
+
+$(STAMP): pyproject.toml
+	@command -v $(PYTHON) >/dev/null || { echo "Python 3.11+ is needed: apt-get install python3 python3-venv"; exit 1; }
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install -q --upgrade pip
+	$(BIN)/pip install -q -e '.[test]'
+	@touch $(STAMP)
+
+venv: $(STAMP)
+
+demo: $(STAMP)
+	$(BIN)/mailproc demo
+
+system-packages:
+	@bash tests/install-system-packages.sh
+
+test: $(STAMP) system-packages
+	$(BIN)/python -m pytest -q tests/unit tests/integration
+
+test-unit: $(STAMP)
+	$(BIN)/python -m pytest -q tests/unit
+
+bench: $(STAMP) system-packages
+	$(BIN)/python -m tests.bench
+
+bench-quick: $(STAMP) system-packages
+	$(BIN)/python -m tests.bench --quick
+
+clean:
+	rm -rf $(VENV) data build *.egg-info .pytest_cache

@@ -1,0 +1,5 @@
+import sys
+
+from mailproc.cli import main
+
+sys.exit(main())

@@ -1,0 +1,65 @@
+"""``mailproc inspect FILE.eml``: what the system saw in a message."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+from mailproc.commands.output import print_json
+from mailproc.errors import ConfigError
+from mailproc.letter import Letter, decode_letter
+
+
+def register(sub) -> None:
+    p = sub.add_parser("inspect", help="show how a message file is decoded")
+    p.add_argument("file", help="a message file (.eml); - reads standard input")
+    p.add_argument("--json", action="store_true", help="print JSON")
+    p.set_defaults(func=run)
+
+
+def run(args) -> int:
+    if args.file == "-":
+        raw = sys.stdin.buffer.read()
+    else:
+        try:
+            raw = Path(args.file).read_bytes()
+        except OSError as exc:
+            raise ConfigError(f"{args.file}: cannot read ({exc.strerror}); give the path of "
+                              f"a saved message (.eml)") from None
+    letter = decode_letter(raw)
+    if args.json:
+        print_json(letter.to_json())
+    else:
+        print(describe(letter))
+    return 0
+
+
+def describe(letter: Letter, indent: str = "") -> str:
+    lines = [
+        f"From:        {letter.sender}",
+        f"To:          {', '.join(map(str, letter.to))}",
+        f"Subject:     {letter.subject}",
+        f"Date:        {letter.date.isoformat() if letter.date else '-'}",
+        f"Message-ID:  {letter.message_id}",
+    ]
+    if letter.in_reply_to:
+        lines.append(f"In-Reply-To: {letter.in_reply_to}")
+    marks = []
+    if letter.automatic:
+        marks.append(f"automatic ({letter.automatic_reason})")
+    if letter.bounce:
+        b = letter.bounce
+        marks.append(f"bounce ({b.status or '?'} for {', '.join(b.failed_recipients) or '?'}, "
+                     f"original {b.original_message_id or '?'})")
+    lines.append(f"Marks:       {'; '.join(marks) or '-'}")
+    for a in letter.attachments:
+        lines.append(f"Attachment:  {a.name or '(no name)'}  {a.type}  {a.size} bytes")
+    for d in letter.defects:
+        lines.append(f"Defect:      {d}")
+    text = letter.text.strip()
+    lines.append("Text:")
+    lines.extend("  " + line for line in (text.splitlines() or ["(empty)"]))
+    for inner in letter.forwarded:
+        lines.append("Forwarded message:")
+        lines.append(describe(inner, indent + "  "))
+    return "\n".join(indent + line for line in lines)

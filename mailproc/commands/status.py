@@ -1,0 +1,46 @@
+"""``mailproc status``: counts by category and state, the review queue, the mailbox."""
+
+from __future__ import annotations
+
+from sqlalchemy import func, select
+
+from mailproc.app import App
+from mailproc.commands.output import print_json
+from mailproc.store.models import Message
+
+
+def register(sub) -> None:
+    p = sub.add_parser("status", help="what mailproc has done and what waits")
+    p.add_argument("--json", action="store_true")
+    p.set_defaults(func=run)
+
+
+def collect(app: App) -> dict:
+    with app.db.session() as s:
+        by_category = dict(s.execute(
+            select(Message.category, func.count()).group_by(Message.category)).all())
+        by_state = dict(s.execute(
+            select(Message.state, func.count()).group_by(Message.state)).all())
+        last = s.scalar(select(func.max(Message.received_at)))
+    return {
+        "mailbox": app.settings.mailbox.url,
+        "messages_by_category": by_category,
+        "messages_by_state": by_state,
+        "review": by_state.get("review", 0) + by_state.get("review-pending", 0),
+        "last_message_at": last.isoformat() if last else None,
+    }
+
+
+def run(args) -> int:
+    data = collect(App.from_args(args))
+    if args.json:
+        print_json(data)
+        return 0
+    print(f"mailbox:        {data['mailbox']}")
+    print(f"last message:   {data['last_message_at'] or '-'}")
+    print(f"review queue:   {data['review']}")
+    for k, v in sorted(data["messages_by_category"].items()):
+        print(f"category {k or '-'}: {v}")
+    for k, v in sorted(data["messages_by_state"].items()):
+        print(f"state {k}: {v}")
+    return 0

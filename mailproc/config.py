@@ -1,0 +1,464 @@
+"""Settings: one TOML file plus the environment, loaded into typed, frozen objects.
+
+Where the file comes from, in order: ``--config FILE``, ``$MAILPROC_CONFIG``, ``./mailproc.toml``,
+else the built-in defaults alone. Every key may be overridden from the environment as
+``MAILPROC_<SECTION>_<KEY>`` (``MAILPROC_MAILBOX_URL``). Secrets (the mailbox and SMTP passwords,
+the vault key) are never read from the settings file itself: only from the environment or from a
+file named in the settings, so the settings file can be shown and versioned, and secrets are
+never printed (``repr`` hides them).
+
+The schema is the dataclasses below: each field's default and ``doc`` are the single source of
+the shipped ``mailproc.example.toml`` (``mailproc config example`` writes it, a test compares).
+A wrong value raises ``ConfigError`` with one line that names the key and the fix.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+import re
+import tomllib
+from dataclasses import dataclass, field, fields
+from pathlib import Path
+from typing import Any
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from mailproc.errors import ConfigError
+
+ENV_PREFIX = "MAILPROC_"
+
+
+def setting(default: Any, doc: str, kind: str | None = None, secret: bool = False) -> Any:
+    """A documented setting; ``kind`` refines the type (duration, size, path, url, ...)."""
+    return field(default=default, metadata={"doc": doc, "kind": kind, "secret": secret})
+
+
+class Secret(str):
+    """A string that never shows itself in a repr or a log line."""
+
+    def __repr__(self) -> str:
+        return "Secret('***')" if self else "Secret('')"
+
+
+# ---------------------------------------------------------------------------------------------
+# The schema. Keep every key documented: the example file is generated from these docs.
+
+
+@dataclass(frozen=True)
+class MailboxSettings:
+    url: str = setting(
+        "maildir:{data}/Maildir",
+        "Where mail arrives: imap://user@host:port/INBOX (STARTTLS when the server offers it), "
+        "imaps://user@host:port/INBOX, or maildir:PATH for a local Maildir (demo, offline). "
+        "{data} stands for paths.data.",
+        kind="mailbox_url",
+    )
+    password: Secret = setting(
+        Secret(""),
+        "Never written here: set MAILPROC_MAILBOX_PASSWORD or mailbox.password_file.",
+        secret=True,
+    )
+    password_file: str = setting("", "A file holding the IMAP password (first line).", kind="path")
+    tls_verify: bool = setting(True, "Verify the IMAP server's TLS certificate.")
+    review_folder: str = setting(
+        "На разбор", "Folder for messages that failed or need a person, with the reason recorded."
+    )
+    sent_folder: str = setting("Sent", "Folder that receives a copy of every message sent.")
+    drafts_folder: str = setting("Drafts", "Folder for proposed answers a librarian reviews.")
+    max_message_size: int = setting(
+        "50MB", "Larger messages go to the review folder untouched.", kind="size"
+    )
+    poll_interval: float = setting(
+        "60s", "How often to look for new mail where the server has no IDLE.", kind="duration"
+    )
+    idle_renew: float = setting(
+        "9m", "IDLE is re-issued at least this often (RFC 2177 asks for under 29 minutes).",
+        kind="duration",
+    )
+    timeout: float = setting(
+        "60s", "Socket timeout; a connection silent longer than this is taken for dead.",
+        kind="duration",
+    )
+    fetch_batch: int = setting(50, "Messages fetched per IMAP round trip.")
+
+
+@dataclass(frozen=True)
+class SmtpSettings:
+    url: str = setting(
+        "file:{data}/outbox",
+        "Where mail goes: smtp://host:port (STARTTLS when offered), smtps://host:port, or "
+        "file:PATH, a local outbox folder that receives each message as an .eml file (demo).",
+        kind="smtp_url",
+    )
+    username: str = setting("", "SMTP login; empty for none.")
+    password: Secret = setting(
+        Secret(""), "Never written here: set MAILPROC_SMTP_PASSWORD or smtp.password_file.",
+        secret=True,
+    )
+    password_file: str = setting("", "A file holding the SMTP password (first line).", kind="path")
+    tls_verify: bool = setting(True, "Verify the SMTP server's TLS certificate.")
+    connections: int = setting(2, "SMTP connections used in parallel.")
+    timeout: float = setting("60s", "Socket timeout for one SMTP command.", kind="duration")
+    retry_deadline: float = setting(
+        "3d", "Temporary failures (4xx, timeouts) are retried until this long after queueing.",
+        kind="duration",
+    )
+    max_message_size: int = setting(
+        "20MB", "Attachments above this are split across numbered messages.", kind="size"
+    )
+    domain_rate: float = setting(
+        0.0, "Messages per second to one recipient domain; 0 for no limit."
+    )
+
+
+@dataclass(frozen=True)
+class DatabaseSettings:
+    url: str = setting(
+        "sqlite:///{data}/mailproc.sqlite3",
+        "SQLAlchemy URL: sqlite:///PATH (one instance) or postgresql+psycopg://user@host/db.",
+        kind="db_url",
+    )
+    busy_timeout: float = setting(
+        "30s", "SQLite: how long a writer waits for another before giving up.", kind="duration"
+    )
+
+
+@dataclass(frozen=True)
+class PathsSettings:
+    data: str = setting(
+        "data", "Data folder: database, spool of raw messages, vault, outbox folder.", kind="path"
+    )
+    rules: str = setting("rules", "Folder of the librarians' rule files.", kind="path")
+    templates: str = setting("templates", "Folder of the librarians' templates.", kind="path")
+
+
+@dataclass(frozen=True)
+class MailSettings:
+    from_address: str = setting("personbibl@nlrs.ru", "The mailbox's own address.", kind="email")
+    from_name: str = setting(
+        "Персональный библиотекарь НБ РС(Я)", "Display name on everything sent."
+    )
+    librarians_address: str = setting(
+        "personbibl@nlrs.ru",
+        "Where notices for librarians go (broken rules, the daily digest).",
+        kind="email",
+    )
+    timezone: str = setting("Asia/Yakutsk", "The library's time zone.", kind="timezone")
+    token_secret_file: str = setting(
+        "",
+        "A file with the key that signs tokens in Message-IDs; empty: generated under the data "
+        "folder on first start. MAILPROC_MAIL_TOKEN_SECRET overrides.",
+        kind="path",
+    )
+
+
+@dataclass(frozen=True)
+class LogSettings:
+    level: str = setting("info", "debug, info, warning or error.", kind="log_level")
+    format: str = setting(
+        "auto", "text, json, or auto (json when not on a terminal).", kind="log_format"
+    )
+
+
+@dataclass(frozen=True)
+class Settings:
+    mailbox: MailboxSettings = field(default_factory=MailboxSettings)
+    smtp: SmtpSettings = field(default_factory=SmtpSettings)
+    database: DatabaseSettings = field(default_factory=DatabaseSettings)
+    paths: PathsSettings = field(default_factory=PathsSettings)
+    mail: MailSettings = field(default_factory=MailSettings)
+    log: LogSettings = field(default_factory=LogSettings)
+    source: str = ""  # the settings file used, "" for built-in defaults
+
+    @property
+    def data_dir(self) -> Path:
+        return Path(self.paths.data)
+
+    @property
+    def tz(self) -> ZoneInfo:
+        return ZoneInfo(self.mail.timezone)
+
+
+SECTIONS: dict[str, type] = {
+    f.name: f.default_factory  # type: ignore[misc]
+    for f in fields(Settings)
+    if f.default_factory is not dataclasses.MISSING
+}
+
+# ---------------------------------------------------------------------------------------------
+# Value parsers: each returns the typed value or raises ValueError with the expected form.
+
+_DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(ms|s|m|h|d)?\s*$")
+_DURATION_UNITS = {"ms": 0.001, "s": 1, "m": 60, "h": 3600, "d": 86400, None: 1}
+_SIZE = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(B|KB|MB|GB|K|M|G)?\s*$", re.I)
+_SIZE_UNITS = {None: 1, "B": 1, "K": 1024, "KB": 1024, "M": 1024**2, "MB": 1024**2,
+               "G": 1024**3, "GB": 1024**3}
+_EMAIL = re.compile(r"^[^@\s<>]+@[^@\s<>]+\.[^@\s<>]+$")
+
+
+def parse_duration(value: Any) -> float:
+    """'60s', '5m', '3d', '250ms' or a plain number of seconds."""
+    if isinstance(value, bool):
+        raise ValueError("expected a duration such as 60s, 5m, 2h or 3d")
+    if isinstance(value, (int, float)):
+        return float(value)
+    m = _DURATION.match(str(value))
+    if not m:
+        raise ValueError("expected a duration such as 60s, 5m, 2h or 3d")
+    return float(m.group(1)) * _DURATION_UNITS[m.group(2)]
+
+
+def parse_size(value: Any) -> int:
+    """'50MB', '512KB' or a plain number of bytes (binary units: 1 MB = 1024 KB)."""
+    if isinstance(value, bool):
+        raise ValueError("expected a size such as 50MB or 512KB")
+    if isinstance(value, int):
+        return value
+    m = _SIZE.match(str(value))
+    if not m:
+        raise ValueError("expected a size such as 50MB or 512KB")
+    unit = m.group(2).upper() if m.group(2) else None
+    return int(float(m.group(1)) * _SIZE_UNITS[unit])
+
+
+def _parse_bool(value: Any) -> bool:
+    if isinstance(value, bool):
+        return value
+    text = str(value).strip().lower()
+    if text in ("1", "true", "yes", "on"):
+        return True
+    if text in ("0", "false", "no", "off"):
+        return False
+    raise ValueError("expected true or false")
+
+
+def _check_choice(value: str, choices: tuple[str, ...]) -> str:
+    if value not in choices:
+        raise ValueError("expected one of " + ", ".join(choices))
+    return value
+
+
+def _check_prefix(value: str, prefixes: tuple[str, ...], example: str) -> str:
+    if not value.startswith(prefixes):
+        raise ValueError(f"expected a URL such as {example}")
+    return value
+
+
+def _check_email(value: str) -> str:
+    if not _EMAIL.match(value):
+        raise ValueError("expected an address such as personbibl@nlrs.ru")
+    return value
+
+
+def _check_timezone(value: str) -> str:
+    try:
+        ZoneInfo(value)
+    except (ZoneInfoNotFoundError, ValueError):
+        raise ValueError("expected an IANA time zone such as Asia/Yakutsk") from None
+    return value
+
+
+_KIND_CHECKS = {
+    "duration": parse_duration,
+    "size": parse_size,
+    "mailbox_url": lambda v: _check_prefix(
+        v, ("imap://", "imaps://", "maildir:"), "imaps://personbibl@mail.example:993/INBOX"),
+    "smtp_url": lambda v: _check_prefix(
+        v, ("smtp://", "smtps://", "file:"), "smtp://127.0.0.1:25"),
+    "db_url": lambda v: _check_prefix(
+        v, ("sqlite:", "postgresql"), "sqlite:///data/mailproc.sqlite3"),
+    "email": _check_email,
+    "timezone": _check_timezone,
+    "log_level": lambda v: _check_choice(v.lower(), ("debug", "info", "warning", "error")),
+    "log_format": lambda v: _check_choice(v.lower(), ("auto", "text", "json")),
+}
+
+
+def _convert(f: dataclasses.Field, value: Any) -> Any:
+    kind = f.metadata.get("kind")
+    if kind in ("duration", "size"):
+        return _KIND_CHECKS[kind](value)
+    if f.type in ("bool", bool):
+        return _parse_bool(value)
+    if f.type in ("int", int):
+        if isinstance(value, bool):
+            raise ValueError("expected a whole number")
+        try:
+            return int(value)
+        except (TypeError, ValueError):
+            raise ValueError("expected a whole number") from None
+    if f.type in ("float", float):
+        try:
+            return float(value)
+        except (TypeError, ValueError):
+            raise ValueError("expected a number") from None
+    if not isinstance(value, str):
+        raise ValueError("expected text in quotes")
+    if kind in _KIND_CHECKS:
+        value = _KIND_CHECKS[kind](value)
+    if f.metadata.get("secret"):
+        return Secret(value)
+    return value
+
+
+# ---------------------------------------------------------------------------------------------
+# Loading
+
+
+def find_config_file(explicit: str | None, environ: dict[str, str]) -> Path | None:
+    """The settings file to read, in the documented order; None means built-in defaults."""
+    if explicit:
+        path = Path(explicit)
+        if not path.is_file():
+            raise ConfigError(f"--config {explicit}: no such file; give the path of a settings "
+                              f"file such as mailproc.example.toml")
+        return path
+    env = environ.get("MAILPROC_CONFIG")
+    if env:
+        path = Path(env)
+        if not path.is_file():
+            raise ConfigError(f"MAILPROC_CONFIG={env}: no such file; point it at an existing "
+                              f"settings file or unset it")
+        return path
+    local = Path("mailproc.toml")
+    return local if local.is_file() else None
+
+
+def _read_toml(path: Path) -> dict[str, Any]:
+    try:
+        with path.open("rb") as fh:
+            return tomllib.load(fh)
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError(f"{path}: not valid TOML ({exc}); fix the line it names") from None
+    except OSError as exc:
+        raise ConfigError(f"{path}: cannot be read ({exc.strerror})") from None
+
+
+def _read_secret_file(key: str, path: str) -> Secret:
+    try:
+        lines = Path(path).read_text(encoding="utf-8").splitlines()
+    except OSError as exc:
+        raise ConfigError(f"{key}: cannot read {path} ({exc.strerror}); fix the path or the "
+                          f"file's permissions") from None
+    return Secret(lines[0].strip() if lines else "")
+
+
+def load_settings(
+    config: str | None = None,
+    environ: dict[str, str] | None = None,
+    overrides: dict[str, dict[str, Any]] | None = None,
+) -> Settings:
+    """Read settings from the file, the environment and explicit overrides (in that order).
+
+    Relative paths in a settings file are taken relative to that file's folder, so a service
+    started from any working directory finds the same files; with built-in defaults they are
+    relative to the working directory.
+    """
+    environ = dict(os.environ if environ is None else environ)
+    path = find_config_file(config, environ)
+    raw: dict[str, Any] = _read_toml(path) if path else {}
+    base = path.parent.resolve() if path else Path.cwd()
+
+    for section, value in raw.items():
+        if section not in SECTIONS:
+            raise ConfigError(f"{path}: unknown section [{section}]; known sections: "
+                              + ", ".join(SECTIONS))
+        if not isinstance(value, dict):
+            raise ConfigError(f"{path}: {section} must be a section [{section}], not a value")
+
+    built: dict[str, Any] = {}
+    for section, cls in SECTIONS.items():
+        given = dict(raw.get(section, {}))
+        known = {f.name: f for f in fields(cls)}
+        for key in given:
+            if key not in known:
+                close = _closest(key, known)
+                hint = f"; did you mean {section}.{close}?" if close else ""
+                raise ConfigError(f"{section}.{key}: unknown setting{hint}")
+        values: dict[str, Any] = {}
+        for name, f in known.items():
+            dotted = f"{section}.{name}"
+            env_key = f"{ENV_PREFIX}{section.upper()}_{name.upper()}"
+            if f.metadata.get("secret") and name in given:
+                raise ConfigError(f"{dotted}: secrets are not written in the settings file; set "
+                                  f"{env_key} or {section}.{name}_file")
+            if overrides and name in overrides.get(section, {}):
+                value, origin = overrides[section][name], "override"
+            elif env_key in environ:
+                value, origin = environ[env_key], env_key
+            elif name in given:
+                value, origin = given[name], "file"
+            else:
+                value, origin = f.default, "default"
+            try:
+                value = _convert(f, value)
+            except ValueError as exc:
+                where = f" (from {env_key})" if origin == env_key else ""
+                raise ConfigError(f"{dotted}: {exc}, got {_show(f, value)}{where}") from None
+            if f.metadata.get("kind") == "path" and value and origin != "default":
+                value = str((base / value) if not Path(value).is_absolute() else Path(value))
+            values[name] = value
+        built[section] = values
+
+    data = built["paths"]["data"]
+    for section, values in built.items():
+        for name, value in list(values.items()):
+            if isinstance(value, str) and "{data}" in value:
+                values[name] = type(value)(value.replace("{data}", data))
+        for name in list(values):
+            if name.endswith("_file") and name[:-5] in values and values[name]:
+                secret_name = name[:-5]
+                env_key = f"{ENV_PREFIX}{section.upper()}_{secret_name.upper()}"
+                if not values[secret_name] and env_key not in environ:
+                    values[secret_name] = _read_secret_file(f"{section}.{name}", values[name])
+
+    return Settings(
+        **{section: SECTIONS[section](**values) for section, values in built.items()},
+        source=str(path) if path else "",
+    )
+
+
+def _show(f: dataclasses.Field, value: Any) -> str:
+    return "***" if f.metadata.get("secret") else repr(value)
+
+
+def _closest(word: str, candidates: dict[str, Any]) -> str | None:
+    import difflib
+
+    match = difflib.get_close_matches(word, list(candidates), n=1, cutoff=0.6)
+    return match[0] if match else None
+
+
+def example_toml() -> str:
+    """The documented example settings file, generated from the schema."""
+    out = [
+        "# mailproc settings. Every key is shown with its default; delete what you do not change.",
+        "# Each key may be overridden from the environment as MAILPROC_<SECTION>_<KEY>.",
+        "# Relative paths are relative to this file's folder.",
+        "",
+    ]
+    for section, cls in SECTIONS.items():
+        out.append(f"[{section}]")
+        for f in fields(cls):
+            for line in _wrap(f.metadata["doc"]):
+                out.append(f"# {line}")
+            if f.metadata.get("secret"):
+                out.append(f"# {f.name} = (environment only)")
+            else:
+                out.append(f"{f.name} = {_toml_value(f.default)}")
+            out.append("")
+    return "\n".join(out).rstrip() + "\n"
+
+
+def _toml_value(value: Any) -> str:
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, (int, float)):
+        return repr(value)
+    return '"' + str(value).replace("\\", "\\\\").replace('"', '\\"') + '"'
+
+
+def _wrap(text: str, width: int = 96) -> list[str]:
+    import textwrap
+
+    return textwrap.wrap(text, width=width) or [""]

@@ -1,0 +1,1 @@
+"""The demo: a sample mailbox of realistic Russian traffic and its report."""

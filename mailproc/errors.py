@@ -1,0 +1,70 @@
+"""The exception hierarchy: policy lives in the exception types.
+
+Each family tells the caller what to do with it:
+
+* ``ConfigError`` stops start-up with one line that names the key and the fix.
+* ``RuleFileError`` / ``TemplateError`` are librarian mistakes in edited files: reported as
+  ``file:line: problem; fix`` and the last good set keeps running.
+* ``MessageError`` is a problem with one message: it goes to the review folder with its reason,
+  the loop goes on.
+* ``TemporaryDeliveryError`` / ``PermanentDeliveryError`` split SMTP failures into "retry with
+  backoff" (4xx, timeouts, disconnects) and "stop, record, tell a librarian" (5xx).
+"""
+
+from __future__ import annotations
+
+
+class MailprocError(Exception):
+    """Base of every error mailproc raises on purpose."""
+
+
+class ConfigError(MailprocError):
+    """A wrong setting. The message is one line naming the key and what to write instead."""
+
+
+class StoreError(MailprocError):
+    """The database cannot be opened or migrated."""
+
+
+class SourceError(MailprocError):
+    """The mailbox cannot be reached or answered something we cannot use."""
+
+
+class SourceUnavailable(SourceError):
+    """A temporary outage of the mailbox (connection refused, reset, timed out)."""
+
+
+class MessageError(MailprocError):
+    """One message cannot be processed; it goes to review with this reason."""
+
+
+class LoadError(MailprocError):
+    """A librarian-edited file (rules, templates, plans) is broken.
+
+    ``problems`` holds every ``file:line: problem; fix`` line found, so a librarian sees all
+    of them at once instead of fixing one per run.
+    """
+
+    def __init__(self, problems: list[str]):
+        self.problems = list(problems)
+        super().__init__("\n".join(self.problems))
+
+
+class RuleFileError(LoadError):
+    """A rule file does not load."""
+
+
+class TemplateError(LoadError):
+    """A template does not load or render."""
+
+
+class DeliveryError(MailprocError):
+    """Sending a message failed."""
+
+
+class TemporaryDeliveryError(DeliveryError):
+    """4xx reply, timeout or disconnect: retried with backoff until the deadline."""
+
+
+class PermanentDeliveryError(DeliveryError):
+    """5xx reply: the outbox row is marked failed with the server's answer."""

@@ -1,0 +1,91 @@
+"""The mailbox-source interface shared by the IMAP and Maildir implementations.
+
+UIDs, never sequence numbers (RFC 3501 2.3.1.1): a message is named by (UIDVALIDITY, UID) in
+the intake folder. What was processed is known from our own rows, never from flags such as
+\\Seen, which belong to the librarians.
+"""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass
+
+from mailproc.errors import ConfigError
+
+
+@dataclass(frozen=True)
+class MessageRef:
+    uid: str
+    size: int = 0
+
+
+class MailboxSource(ABC):
+    """One mailbox: an intake folder to read, other folders to file into."""
+
+    #: the mailbox's name in message rows, e.g. "imap://personbibl@127.0.0.1:1143/INBOX"
+    name: str = ""
+    #: IMAP keywords can be set (RFC 3501 PERMANENTFLAGS contains \\*)
+    supports_keywords: bool = True
+
+    @abstractmethod
+    def open(self) -> None:
+        """Connect (or open the folder). Raises SourceUnavailable on an outage."""
+
+    @abstractmethod
+    def close(self) -> None: ...
+
+    @property
+    @abstractmethod
+    def uidvalidity(self) -> int:
+        """UIDVALIDITY of the intake folder; a change means every UID was reassigned."""
+
+    @abstractmethod
+    def list_uids(self) -> list[MessageRef]:
+        """Every message now in the intake folder, oldest first, with its size."""
+
+    @abstractmethod
+    def fetch(self, uids: Iterable[str]) -> Iterator[tuple[str, bytes]]:
+        """Raw bytes of the given messages; a message that has gone is skipped."""
+
+    @abstractmethod
+    def move(self, uid: str, folder: str, from_folder: str = "INBOX") -> str:
+        """Move one message from ``from_folder`` (default: the intake folder) to ``folder``
+        (created when missing); returns its new UID there ("" when unknown). Moving a message
+        that is no longer there is not an error."""
+
+    @abstractmethod
+    def add_keywords(self, uid: str, keywords: Iterable[str]) -> None:
+        """Set IMAP keywords such as ``$Registration`` (never \\Seen)."""
+
+    @abstractmethod
+    def append(self, folder: str, raw: bytes, flags: Iterable[str] = ()) -> str:
+        """Store a message in ``folder`` (Sent copies, drafts); returns its UID or ""."""
+
+    @abstractmethod
+    def wait(self, timeout: float) -> bool:
+        """Block until the intake folder may have changed or ``timeout`` passed.
+        True when something changed."""
+
+    def __enter__(self):
+        self.open()
+        return self
+
+    def __exit__(self, *exc):
+        self.close()
+
+
+def open_source(settings) -> MailboxSource:
+    """The source ``mailbox.url`` names."""
+    url = settings.mailbox.url
+    if url.startswith("maildir:"):
+        from mailproc.mailbox.maildir import MaildirSource
+
+        return MaildirSource(url[len("maildir:"):])
+    if url.startswith(("imap://", "imaps://")):
+        try:
+            from mailproc.mailbox.imap import ImapSource
+        except ImportError as exc:  # pragma: no cover - until the IMAP source lands
+            raise ConfigError(f"mailbox.url: IMAP is not available ({exc})") from None
+        return ImapSource.from_settings(settings)
+    raise ConfigError(f"mailbox.url: unsupported {url!r}; write imap://, imaps:// or maildir:")

@@ -1,0 +1,23 @@
+"""The built-in decision used when no rules are loaded: automatic mail apart from the rest."""
+
+from __future__ import annotations
+
+from mailproc.letter import Letter
+from mailproc.sorting.decision import Decision
+
+AUTOMATIC_FOLDER = "Автоматические"
+BOUNCE_FOLDER = "Недоставленные"
+PEOPLE_FOLDER = "Обработанные"
+
+
+def builtin_decide(letter: Letter) -> Decision:
+    if letter.bounce is not None:
+        return Decision(category="bounce", rule="", folder=BOUNCE_FOLDER,
+                        keywords=["$Bounce"],
+                        trace=[{"rule": "builtin", "hit": ["bounce"]}])
+    if letter.automatic:
+        return Decision(category="automatic", rule="", folder=AUTOMATIC_FOLDER,
+                        keywords=["$Automatic"],
+                        trace=[{"rule": "builtin", "hit": [f"automatic: {letter.automatic_reason}"]}])
+    return Decision(category="person", rule="", folder=PEOPLE_FOLDER,
+                    trace=[{"rule": "builtin", "miss": ["automatic", "bounce"]}])

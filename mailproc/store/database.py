@@ -1,0 +1,95 @@
+"""Engine and sessions.
+
+SQLite runs in WAL mode with a busy timeout so that the daemon and the command line can work
+on one database at once (readers never block the writer; writers wait instead of failing).
+Write transactions are kept short by the callers: one message, one transaction.
+"""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import Iterator
+from pathlib import Path
+
+from sqlalchemy import create_engine, event
+from sqlalchemy.engine import Engine, make_url
+from sqlalchemy.exc import ArgumentError, OperationalError
+from sqlalchemy.orm import Session, sessionmaker
+
+from mailproc.errors import StoreError
+
+
+class Database:
+    """One engine and its session factory."""
+
+    def __init__(self, engine: Engine):
+        self.engine = engine
+        self._sessions = sessionmaker(engine, expire_on_commit=False)
+
+    @property
+    def is_sqlite(self) -> bool:
+        return self.engine.dialect.name == "sqlite"
+
+    @contextlib.contextmanager
+    def transaction(self) -> Iterator[Session]:
+        """A session whose work commits on success and rolls back on any exception."""
+        session = self._sessions()
+        try:
+            with session.begin():
+                yield session
+        finally:
+            session.close()
+
+    def session(self) -> Session:
+        """A plain session for read-only work; the caller closes it."""
+        return self._sessions()
+
+    def dispose(self) -> None:
+        self.engine.dispose()
+
+
+def _sqlite_pragmas(busy_timeout_ms: int):
+    def on_connect(dbapi_conn, _record):
+        # pysqlite's own transaction handling would defer BEGIN; we let SQLAlchemy emit it.
+        dbapi_conn.isolation_level = None
+        cur = dbapi_conn.cursor()
+        cur.execute("PRAGMA journal_mode=WAL")
+        cur.execute(f"PRAGMA busy_timeout={busy_timeout_ms}")
+        cur.execute("PRAGMA foreign_keys=ON")
+        cur.execute("PRAGMA synchronous=NORMAL")
+        cur.close()
+
+    return on_connect
+
+
+def _sqlite_begin(conn):
+    # BEGIN IMMEDIATE takes the write lock at the start, so two writers queue on busy_timeout
+    # instead of one failing with "database is locked" when it upgrades a read lock.
+    conn.exec_driver_sql("BEGIN IMMEDIATE")
+
+
+def open_database(url: str, busy_timeout: float = 30.0, migrate: bool = True) -> Database:
+    """Open (and by default migrate) the database at ``url``."""
+    try:
+        parsed = make_url(url)
+    except ArgumentError:
+        raise StoreError(f"database.url: cannot parse {url!r}; write sqlite:///PATH or "
+                         f"postgresql+psycopg://user@host/db") from None
+    if parsed.get_backend_name() == "sqlite":
+        if parsed.database and parsed.database != ":memory:":
+            Path(parsed.database).parent.mkdir(parents=True, exist_ok=True)
+        engine = create_engine(url, connect_args={"timeout": busy_timeout})
+        event.listen(engine, "connect", _sqlite_pragmas(int(busy_timeout * 1000)))
+        event.listen(engine, "begin", _sqlite_begin)
+    else:
+        engine = create_engine(url, pool_pre_ping=True)
+    db = Database(engine)
+    if migrate:
+        from mailproc.store.migrate import upgrade
+
+        try:
+            upgrade(db)
+        except OperationalError as exc:
+            raise StoreError(f"database.url: cannot open {parsed.render_as_string()}: "
+                             f"{exc.orig}") from None
+    return db

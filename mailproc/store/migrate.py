@@ -1,0 +1,40 @@
+"""Alembic migrations, applied by ``mailproc db upgrade`` and automatically at start.
+
+The migration scripts live in the repository's ``db/`` folder, installed as the package
+``mailproc.migrations`` so an installed mailproc can migrate its own database.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from alembic import command
+from alembic.config import Config
+from alembic.runtime.migration import MigrationContext
+from alembic.script import ScriptDirectory
+
+import mailproc.migrations
+
+
+def alembic_config(db=None) -> Config:
+    cfg = Config()
+    cfg.set_main_option("script_location", str(Path(mailproc.migrations.__file__).parent))
+    if db is not None:
+        cfg.attributes["engine"] = db.engine
+    return cfg
+
+
+def upgrade(db, revision: str = "heads") -> None:
+    """Bring the schema to the newest revision; a no-op when it is already there."""
+    cfg = alembic_config(db)
+    script = ScriptDirectory.from_config(cfg)
+    with db.engine.connect() as conn:
+        current = set(MigrationContext.configure(conn).get_current_heads())
+    if current == set(script.get_heads()):
+        return
+    command.upgrade(cfg, revision)
+
+
+def current_revision(db) -> list[str]:
+    with db.engine.connect() as conn:
+        return list(MigrationContext.configure(conn).get_current_heads())
