@@ -27,6 +27,8 @@ def run(args) -> int:
             raise ConfigError(f"{args.file}: cannot read ({exc.strerror}); give the path of "
                               f"a saved message (.eml)") from None
     letter = decode_letter(raw)
+    if hasattr(sys.stdout, "reconfigure"):  # a stray surrogate must not crash the printout
+        sys.stdout.reconfigure(errors="backslashreplace")
     if args.json:
         print_json(letter.to_json())
     else:
@@ -35,9 +37,14 @@ def run(args) -> int:
 
 
 def describe(letter: Letter, indent: str = "") -> str:
+    """The Letter as a librarian reads it: who, what, which files, what looked wrong."""
     lines = [
         f"From:        {letter.sender}",
         f"To:          {', '.join(map(str, letter.to))}",
+    ]
+    if letter.cc:
+        lines.append(f"Cc:          {', '.join(map(str, letter.cc))}")
+    lines += [
         f"Subject:     {letter.subject}",
         f"Date:        {letter.date.isoformat() if letter.date else '-'}",
         f"Message-ID:  {letter.message_id}",
@@ -49,17 +56,26 @@ def describe(letter: Letter, indent: str = "") -> str:
         marks.append(f"automatic ({letter.automatic_reason})")
     if letter.bounce:
         b = letter.bounce
-        marks.append(f"bounce ({b.status or '?'} for {', '.join(b.failed_recipients) or '?'}, "
+        marks.append(f"bounce ({b.status or '?'}{' permanent' if b.permanent else ' temporary'}"
+                     f" for {', '.join(b.failed_recipients) or '?'}, "
                      f"original {b.original_message_id or '?'})")
+        if b.diagnostic:
+            marks.append(f"diagnostic: {b.diagnostic}")
     lines.append(f"Marks:       {'; '.join(marks) or '-'}")
+    if letter.charset:
+        lines.append(f"Charset:     {letter.charset}")
     for a in letter.attachments:
-        lines.append(f"Attachment:  {a.name or '(no name)'}  {a.type}  {a.size} bytes")
+        label = f" (labelled {a.declared_type})" if a.declared_type and \
+            a.declared_type != a.type else ""
+        inside = f", in {a.container}" if a.container else ""
+        lines.append(f"Attachment:  {a.name or '(no name)'}  {a.type}{label}  {a.size} bytes  "
+                     f"part {a.part or '?'}{inside}")
     for d in letter.defects:
         lines.append(f"Defect:      {d}")
     text = letter.text.strip()
     lines.append("Text:")
     lines.extend("  " + line for line in (text.splitlines() or ["(empty)"]))
+    out = "\n".join(indent + line for line in lines)
     for inner in letter.forwarded:
-        lines.append("Forwarded message:")
-        lines.append(describe(inner, indent + "  "))
-    return "\n".join(indent + line for line in lines)
+        out += "\n" + indent + "Forwarded message:\n" + describe(inner, indent + "  ")
+    return out

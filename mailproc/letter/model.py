@@ -31,6 +31,7 @@ class Attachment:
     content_id: str = ""
     inline: bool = False
     part: str = ""  # MIME part number ("2", "3.1"), for fetching the bytes later
+    container: str = ""  # "winmail.dat" when unpacked from a TNEF attachment at that part
 
     @property
     def family(self) -> str:
@@ -95,6 +96,8 @@ class Letter:
     automatic_reason: str = ""  # which header or sender made it automatic
     bounce: Bounce | None = None
     defects: list[str] = field(default_factory=list)
+    charset: str = ""  # the codec the text was read in ("utf_8", "cp1251", "koi8_r" ...)
+    raw: bytes | None = field(default=None, repr=False)  # the bytes decoded (top letter only)
 
     def header(self, name: str) -> str:
         """The first header of that name, decoded; "" when absent."""
@@ -132,10 +135,12 @@ class Letter:
             "in_reply_to": self.in_reply_to,
             "references": list(self.references),
             "text": self.text,
+            "charset": self.charset,
             "attachments": [
                 {
                     "name": a.name, "type": a.type, "declared_type": a.declared_type,
                     "size": a.size, "sha256": a.sha256, "inline": a.inline, "part": a.part,
+                    "container": a.container,
                 }
                 for a in self.attachments
             ],
@@ -153,6 +158,47 @@ class Letter:
             "size": self.size,
             "content_hash": self.content_hash,
         }
+
+
+    @classmethod
+    def from_json(cls, data: dict[str, Any]) -> "Letter":
+        """The Letter back from ``to_json()`` (a message row's ``letter``), for replaying rules.
+
+        What to_json does not keep stays empty: headers, HTML, attachments' bytes.
+        """
+        bounce = data.get("bounce")
+        date = data.get("date")
+        return cls(
+            content_hash=data.get("content_hash", ""),
+            size=data.get("size", 0),
+            message_id=data.get("message_id", ""),
+            sender=_addr(data.get("from")),
+            to=[_addr(a) for a in data.get("to") or ()],
+            cc=[_addr(a) for a in data.get("cc") or ()],
+            reply_to=[_addr(a) for a in data.get("reply_to") or ()],
+            subject=data.get("subject", ""),
+            date=datetime.fromisoformat(date) if date else None,
+            in_reply_to=data.get("in_reply_to", ""),
+            references=list(data.get("references") or ()),
+            text=data.get("text", ""),
+            attachments=[Attachment(name=a.get("name", ""), type=a.get("type", ""),
+                                    size=a.get("size", 0), sha256=a.get("sha256", ""),
+                                    declared_type=a.get("declared_type", ""),
+                                    inline=a.get("inline", False), part=a.get("part", ""),
+                                    container=a.get("container", ""))
+                         for a in data.get("attachments") or ()],
+            forwarded=[cls.from_json(f) for f in data.get("forwarded") or ()],
+            automatic=bool(data.get("automatic")),
+            automatic_reason=data.get("automatic_reason", ""),
+            bounce=None if bounce is None else Bounce(**bounce),
+            defects=list(data.get("defects") or ()),
+            charset=data.get("charset", ""),
+        )
+
+
+def _addr(data: dict[str, str] | None) -> Address:
+    data = data or {}
+    return Address(email=data.get("email", ""), name=data.get("name", ""))
 
 
 def _addr_json(a: Address) -> dict[str, str]:
