@@ -1,0 +1,106 @@
+"""``mailproc outbox list|retry|suppressed|send``: what mailproc sends and what waits."""
+
+from __future__ import annotations
+
+from sqlalchemy import select
+
+from mailproc.app import App
+from mailproc.commands.output import print_json, print_table
+from mailproc.errors import MailprocError, TemplateError
+from mailproc.outbound.models import OutboxMessage, Suppression
+from mailproc.outbound.outbox import rerender
+from mailproc.store.base import utcnow
+
+
+def register(sub) -> None:
+    p = sub.add_parser("outbox", help="messages queued, sent, failed; suppressed addresses")
+    osub = p.add_subparsers(dest="action", metavar="ACTION")
+    osub.required = True
+    lst = osub.add_parser("list", help="outbox rows, newest first")
+    lst.add_argument("--json", action="store_true")
+    lst.add_argument("--state", help="queued, sending, sent, failed, error, suppressed")
+    lst.add_argument("--limit", type=int, default=100)
+    lst.set_defaults(func=list_outbox)
+    retry = osub.add_parser("retry", help="send a failed or broken row again (re-renders it)")
+    retry.add_argument("id", type=int)
+    retry.set_defaults(func=retry_row)
+    sup = osub.add_parser("suppressed", help="addresses no longer sent to")
+    sup.add_argument("--json", action="store_true")
+    sup.set_defaults(func=list_suppressed)
+    send = osub.add_parser("send", help="send what is due now and exit")
+    send.set_defaults(func=send_due)
+
+
+def outbox_json(r: OutboxMessage) -> dict:
+    return {
+        "id": r.id, "state": r.state, "kind": r.kind, "template": r.template,
+        "to": ", ".join(r.recipients), "subject": r.subject, "message_id": r.message_id,
+        "attempts": r.attempts, "error": r.error, "part": f"{r.part}/{r.parts}",
+        "recipients": r.recipients,
+        "related": f"{r.related_type}:{r.related_id}" if r.related_type else "",
+        "created_at": r.created_at.isoformat() if r.created_at else None,
+        "next_attempt_at": r.next_attempt_at.isoformat() if r.next_attempt_at else None,
+        "sent_at": r.sent_at.isoformat() if r.sent_at else None,
+    }
+
+
+def list_outbox(args) -> int:
+    app = App.from_args(args)
+    with app.db.session() as s:
+        q = select(OutboxMessage).order_by(OutboxMessage.id.desc()).limit(args.limit)
+        if args.state:
+            q = q.where(OutboxMessage.state == args.state)
+        rows = [outbox_json(r) for r in s.scalars(q)]
+    if args.json:
+        print_json(rows)
+    else:
+        print_table(rows, ["id", "state", "kind", "template", "to", "subject", "error"])
+    return 0
+
+
+def retry_row(args) -> int:
+    app = App.from_args(args)
+    with app.db.transaction() as s:
+        row = s.get(OutboxMessage, args.id)
+        if row is None:
+            raise MailprocError(f"no outbox row {args.id}; see mailproc outbox list")
+        if row.state in ("sent", "sending", "suppressed"):
+            raise MailprocError(f"outbox row {args.id} is {row.state}; only queued, failed and "
+                                f"error rows can be retried")
+        if row.state == "error":
+            try:
+                rerender(app.settings, row)
+            except TemplateError as exc:
+                row.error = "\n".join(exc.problems)
+                raise
+        row.state = "queued"
+        row.error = ""
+        row.attempts = 0
+        row.created_at = row.next_attempt_at = utcnow()  # a fresh retry deadline
+        row.recipients = {a: ({"state": "queued", "answer": ""}
+                              if r.get("state") == "failed" else r)
+                          for a, r in row.recipients.items()}
+    print(f"outbox {args.id}: queued again")
+    return 0
+
+
+def list_suppressed(args) -> int:
+    app = App.from_args(args)
+    with app.db.session() as s:
+        rows = [{"address": r.address, "reason": r.reason, "soft_bounces": r.soft_bounces,
+                 "since": r.since.isoformat() if r.since else None, "outbox": r.outbox_pk}
+                for r in s.scalars(select(Suppression).where(Suppression.suppressed.is_(True))
+                                   .order_by(Suppression.address))]
+    if args.json:
+        print_json(rows)
+    else:
+        print_table(rows, ["address", "since", "soft_bounces", "reason"])
+    return 0
+
+
+def send_due(args) -> int:
+    from mailproc.outbound.sender import deliver_due
+
+    app = App.from_args(args)
+    print(deliver_due(app))
+    return 0

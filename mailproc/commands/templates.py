@@ -1,0 +1,54 @@
+"""``mailproc templates check|preview``: librarians test a template before it goes live."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+from mailproc.app import App
+from mailproc.errors import TemplateError
+from mailproc.outbound.templates import Templates
+
+
+def register(sub) -> None:
+    p = sub.add_parser("templates", help="check templates, preview one with its sample")
+    tsub = p.add_subparsers(dest="action", metavar="ACTION")
+    tsub.required = True
+    check = tsub.add_parser("check", help="render every template with its sample data")
+    check.add_argument("names", nargs="*", help="only these (e.g. reader/question_received)")
+    check.set_defaults(func=check_templates)
+    prev = tsub.add_parser("preview", help="show one template rendered with its sample")
+    prev.add_argument("name")
+    prev.add_argument("--html", metavar="FILE", help="also write the HTML part to FILE")
+    prev.set_defaults(func=preview_template)
+
+
+def check_templates(args) -> int:
+    templates = Templates.from_settings(App.from_args(args).settings)
+    names = args.names or templates.names()
+    problems = templates.check(names)
+    for line in problems:
+        print(line, file=sys.stderr)
+    if problems:
+        print(f"Ошибок: {len(problems)}. Исправьте строки, названные выше.", file=sys.stderr)
+        return 2
+    print(f"Шаблонов проверено: {len(names)}, ошибок нет.")
+    return 0
+
+
+def preview_template(args) -> int:
+    templates = Templates.from_settings(App.from_args(args).settings)
+    tf = templates.file(args.name)
+    problems = templates.check([args.name])
+    if problems:
+        raise TemplateError(problems)
+    rendered = templates.render(args.name, tf.sample())
+    print(f"Тема: {rendered.subject}\n")
+    print(rendered.text)
+    if rendered.html:
+        if args.html:
+            Path(args.html).write_text(rendered.html, encoding="utf-8")
+            print(f"(HTML-часть записана в {args.html})")
+        else:
+            print("(есть HTML-часть; --html ФАЙЛ запишет её для просмотра в браузере)")
+    return 0

@@ -1,0 +1,132 @@
+"""An outbox row to the bytes that go on the wire, the same bytes every time.
+
+Building is deterministic (the Date is the row's, MIME boundaries derive from the Message-ID)
+so that a re-send after a crash and the copy appended to Sent are the very message the reader
+got. Encodings follow what readers' clients expect: Russian subjects and display names as
+RFC 2047 encoded words (split between characters, each word at most 75 characters), UTF-8
+bodies in base64, attachment names as RFC 2231 parameters (plus an encoded-word ``name`` for
+old clients), CRLF line ends (RFC 5321 2.3.8), header lines folded under 78 characters.
+
+Written by hand rather than with ``email.generator``: its header folding costs about 10 ms a
+message, more than everything else the sender does together.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+from email.utils import format_datetime
+from urllib.parse import quote
+
+CRLF = "\r\n"
+#: headers copied from the row's ``headers["extra"]`` in this order (the rest follow, sorted)
+_ORDER = ["Reply-To", "In-Reply-To", "References", "Auto-Submitted", "List-Unsubscribe",
+          "List-Unsubscribe-Post", "List-Id", "Precedence"]
+_ADDRESS_HEADERS = {"reply-to", "cc", "to", "from", "sender"}
+_SPECIALS = set('()<>[]:;@\\,."')
+
+
+def encoded_words(text: str, room: int = 45) -> list[str]:
+    """RFC 2047 B-encoded words for ``text``, each holding at most ``room`` bytes of UTF-8
+    (so at most 72 characters), never splitting a character."""
+    words, chunk, size = [], [], 0
+    for ch in text:
+        n = len(ch.encode("utf-8"))
+        if chunk and size + n > room:
+            words.append("".join(chunk))
+            chunk, size = [], 0
+        chunk.append(ch)
+        size += n
+    if chunk:
+        words.append("".join(chunk))
+    return ["=?utf-8?b?" + base64.b64encode(w.encode("utf-8")).decode("ascii") + "?="
+            for w in words]
+
+
+def encode_text(value: str) -> str:
+    """An unstructured header value (Subject): ASCII as is, else encoded words folded one
+    per line (RFC 2047 6.2: the whitespace between adjacent encoded words is dropped)."""
+    if value.isascii():
+        return value
+    return (CRLF + " ").join(encoded_words(value))
+
+
+def encode_phrase(name: str) -> str:
+    """A display name: a quoted string when ASCII, else encoded words."""
+    if name.isascii():
+        if any(c in _SPECIALS for c in name):
+            return '"' + name.replace("\\", "\\\\").replace('"', '\\"') + '"'
+        return name
+    return (CRLF + " ").join(encoded_words(name))
+
+
+def format_address(name: str, addr: str) -> str:
+    return f"{encode_phrase(name)} <{addr}>" if name else addr
+
+
+def encode_header(name: str, value: str) -> str:
+    if value.isascii():
+        return value
+    if name.lower() in _ADDRESS_HEADERS:
+        from email.utils import getaddresses
+
+        return ", ".join(format_address(n, a) for n, a in getaddresses([value]))
+    return encode_text(value)
+
+
+def _b64(data: bytes) -> str:
+    return base64.encodebytes(data).decode("ascii").replace("\n", CRLF)
+
+
+def _text_part(text: str, subtype: str) -> str:
+    return (f'Content-Type: text/{subtype}; charset="utf-8"{CRLF}'
+            f"Content-Transfer-Encoding: base64{CRLF}{CRLF}"
+            + _b64(text.replace("\r\n", "\n").replace("\n", "\r\n").encode("utf-8")))
+
+
+def _attachment_part(name: str, content_type: str, data: bytes) -> str:
+    ctype = content_type or "application/octet-stream"
+    if name.isascii() and '"' not in name and "\\" not in name:
+        ct_name = disp = f'"{name}"'
+        disposition = f"attachment;{CRLF} filename={disp}"
+    else:
+        ct_name = '"' + "".join(encoded_words(name)) + '"'
+        disposition = f"attachment;{CRLF} filename*=utf-8''{quote(name, safe='')}"
+    return (f"Content-Type: {ctype};{CRLF} name={ct_name}{CRLF}"
+            f"Content-Disposition: {disposition}{CRLF}"
+            f"Content-Transfer-Encoding: base64{CRLF}{CRLF}" + _b64(data))
+
+
+def _multipart(subtype: str, boundary: str, parts: list[str]) -> str:
+    body = "".join(f"--{boundary}{CRLF}{p}{CRLF}" if not p.endswith(CRLF)
+                   else f"--{boundary}{CRLF}{p}" for p in parts)
+    return (f'Content-Type: multipart/{subtype};{CRLF} boundary="{boundary}"{CRLF}{CRLF}'
+            f"{body}--{boundary}--{CRLF}")
+
+
+def build_message(row, attachments: list[tuple[object, bytes]], from_name: str) -> bytes:
+    """The RFC 5322 message for ``row``; ``attachments`` pairs each OutboxAttachment with its
+    bytes, which are carried unchanged (base64)."""
+    seed = hashlib.sha256(row.message_id.encode()).hexdigest()[:24]
+    lines = [
+        f"From: {format_address(from_name, row.sender)}",
+        "To: " + ("," + CRLF + " ").join(format_address(n, a)
+                                          for n, a in row.headers.get("to", [])),
+        f"Subject: {encode_text(row.subject)}",
+        f"Date: {format_datetime(row.date)}",
+        f"Message-ID: {row.message_id}",
+    ]
+    extra = row.headers.get("extra", {})
+    for name in _ORDER + sorted(k for k in extra if k not in _ORDER):
+        if extra.get(name):
+            lines.append(f"{name}: {encode_header(name, extra[name])}")
+    lines.append("MIME-Version: 1.0")
+    body = _text_part(row.text, "plain")
+    if row.html:
+        body = _multipart("alternative", f"=_mp_{seed}_alt",
+                          [body, _text_part(row.html, "html")])
+    if attachments:
+        body = _multipart("mixed", f"=_mp_{seed}_mix",
+                          [body] + [_attachment_part(a.name, a.content_type, data)
+                                    for a, data in attachments])
+    return (CRLF.join(lines) + CRLF + body).encode("ascii")
