@@ -41,8 +41,7 @@ def route_question(ctx, department) -> dict:
     found = C.find_case(ctx.session, letter, ctx.tokens)
     if found is not None:
         return service.take_reply(ctx, found)
-    year = ctx.now.astimezone(ctx.settings.tz).year
-    case = C.open_case(ctx.session, letter, ctx.message.id, year)
+    case = C.open_case(ctx.session, letter, ctx.message.id, ctx.now, ctx.settings.tz)
     out = service.route_case(ctx, case, key, "правило передачи в отдел")
     return {"case": case.token, **out, "state": case.state}
 

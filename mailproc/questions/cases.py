@@ -11,6 +11,7 @@ reader or its department.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import datetime
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
@@ -56,8 +57,13 @@ def find_case(session: Session, letter, tokens, trusted: set[str] = frozenset())
     return None
 
 
-def open_case(session: Session, letter, message_pk: int | None, year: int) -> QuestionCase:
+def open_case(session: Session, letter, message_pk: int | None, now: datetime,
+              tz) -> QuestionCase:
+    """A new case stamped with the decision's clock (``now``), not the wall clock, so the
+    reports' timings agree with the reminders' and a simulated clock governs both."""
+    year = now.astimezone(tz).year
     case = QuestionCase(token=next_token(session, KIND, year), reader_addr=letter.sender.email,
+                        created_at=now,
                         reader_name=letter.sender.name or "",
                         subject=letter.subject or "", text=(letter.text or "")[:20000],
                         message_pk=message_pk, state="new")

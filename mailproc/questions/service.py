@@ -85,8 +85,7 @@ def take_question(ctx, *, route: bool = True, needs: bool = True, answer: bool =
         QuestionCase.message_pk == ctx.message.id))
     if done is not None:  # the same message again (review retry): one case, one answer
         return {"case": done.token, "state": done.state, "result": "вопрос уже заведён"}
-    year = ctx.now.astimezone(ctx.settings.tz).year
-    case = C.open_case(ctx.session, letter, ctx.message.id, year)
+    case = C.open_case(ctx.session, letter, ctx.message.id, ctx.now, ctx.settings.tz)
     book = answer_book(ctx.settings)
     verdict = classify(book, letter.subject, letter.text)
     out = {"case": case.token, "verdict": verdict.outcome, "key": verdict.key}

@@ -1,0 +1,69 @@
+"""Extra figures for ``mailproc status``: what waits and when the scheduler runs next."""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta, timezone
+
+from sqlalchemy import func, select
+
+
+def next_digest(settings, now: datetime, queued_today: bool = False) -> datetime | None:
+    """When the next digest goes: ``now`` if today's is due and not queued yet."""
+    from mailproc.reports.digest import digest_moment, is_due, working_calendar
+
+    if not settings.digest.enabled:
+        return None
+    if is_due(settings, now) and not queued_today:
+        return now
+    cal = working_calendar(settings)
+    day = now.astimezone(settings.tz).date()
+    for ahead in range(0, 15):
+        d = day + timedelta(days=ahead)
+        if cal.is_working(d) and digest_moment(settings, d) > now:
+            return digest_moment(settings, d)
+    return None
+
+
+def next_mailings(settings, now: datetime, count: int = 3) -> list[dict]:
+    from mailproc.errors import LoadError
+    from mailproc.outreach.plan import load_plan
+    from mailproc.outreach.schedule import next_issues
+
+    try:
+        plan = load_plan(settings.paths.rules, settings)
+    except LoadError:
+        return []
+    found = [{"mailing": name, "at": t.isoformat()}
+             for name, spec in plan.mailings.items()
+             for t in next_issues(spec, settings.tz, now, count=1)]
+    return sorted(found, key=lambda m: m["at"])[:count]
+
+
+def health_fields(app, now: datetime | None = None) -> dict:
+    """Queue and outbox lengths, overdue orders, last message processed, next runs."""
+    from mailproc.orders.service import overdue_orders
+    from mailproc.outbound.models import OutboxMessage
+    from mailproc.reports.digest import dedupe_key
+    from mailproc.store.models import Message
+
+    now = now or datetime.now(timezone.utc)
+    with app.db.session() as s:
+        outbox = dict(s.execute(select(OutboxMessage.state, func.count())
+                                .where(OutboxMessage.state.in_(("queued", "sending", "error")))
+                                .group_by(OutboxMessage.state)).all())
+        queue = s.scalar(select(func.count()).select_from(Message)
+                         .where(Message.state == "decided"))
+        last = s.scalar(select(func.max(Message.updated_at)).where(Message.state == "done"))
+        overdue = len(overdue_orders(s, now))
+        queued_today = s.scalar(select(OutboxMessage.id).where(
+            OutboxMessage.dedupe_key == dedupe_key(app.settings, now))) is not None
+    digest = next_digest(app.settings, now, queued_today)
+    return {
+        "last_processed_at": last.isoformat() if last else None,
+        "queue": queue,
+        "outbox": {"queued": outbox.get("queued", 0), "sending": outbox.get("sending", 0),
+                   "error": outbox.get("error", 0)},
+        "overdue_orders": overdue,
+        "next_runs": {"digest": digest.isoformat() if digest else None,
+                      "mailings": next_mailings(app.settings, now)},
+    }
