@@ -35,6 +35,7 @@ def setup(tmp_path, dovecot, smtp_server):  # noqa: F811
     s.env["MAILPROC_SMTP_URL"] = smtp_server.url
     s.env["MAILPROC_MAIL_TOKEN_SECRET"] = "e2e-secret"
     s.env["MAILPROC_MAIL_FROM_ADDRESS"] = "personbibl@nlrs.example"
+    s.env["MAILPROC_DIGEST_ENABLED"] = "false"  # the counts below are the questions' mail only
     s.smtp = smtp_server
     return s
 
