@@ -2,6 +2,8 @@
 #   make demo   sets up .venv, installs mailproc, processes the sample mailbox
 #   make test   installs what the tests need (Dovecot, Postfix's test programs when root) and
 #               runs every test
+#   make bench  the performance table against baselines measured in the same run (< 15 min;
+#               bench-quick: same rows, smaller counts, < 3 min); BENCH_ARGS="--json FILE"
 SHELL := /bin/bash
 PYTHON ?= python3
 VENV := .venv
@@ -32,10 +34,10 @@ test-unit: $(STAMP)
 	$(BIN)/python -m pytest -q tests/unit
 
 bench: $(STAMP) system-packages
-	$(BIN)/python -m tests.bench
+	$(BIN)/python -m tests.bench $(BENCH_ARGS)
 
 bench-quick: $(STAMP) system-packages
-	$(BIN)/python -m tests.bench --quick
+	$(BIN)/python -m tests.bench --quick $(BENCH_ARGS)
 
 clean:
 	rm -rf $(VENV) data build *.egg-info .pytest_cache

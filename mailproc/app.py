@@ -15,7 +15,29 @@ class App:
 
     @classmethod
     def from_args(cls, args, **overrides) -> "App":
-        return cls(load_settings(getattr(args, "config", None), overrides=overrides or None))
+        app = cls(load_settings(getattr(args, "config", None), overrides=overrides or None))
+        name = getattr(args, "mailbox", None)
+        return app.for_mailbox(name) if name else app
+
+    def for_mailbox(self, name: str) -> "App":
+        """This installation as one of its mailboxes sees it (mailproc.mailboxes), sharing
+        the database engine."""
+        from mailproc.mailboxes import settings_for
+
+        settings = settings_for(self.settings, name)
+        if settings is self.settings:
+            return self
+        app = App(settings)
+        if "db" in self.__dict__:
+            app.__dict__["db"] = self.db
+        return app
+
+    def mailbox_apps(self) -> "dict[str, App]":
+        """Every mailbox of the installation, by name, each with its own settings."""
+        from mailproc.mailboxes import names
+
+        self.db  # noqa: B018 - opened (and migrated) once, shared by every mailbox
+        return {name: self.for_mailbox(name) for name in names(self.settings)}
 
     @functools.cached_property
     def db(self) -> Database:
@@ -32,10 +54,18 @@ class App:
 
         return open_source(self.settings)
 
+    @functools.cached_property
+    def sorter(self):
+        """The rules from paths.rules, reloaded when they change; see mailproc.sorting.runtime."""
+        from mailproc.sorting.runtime import Sorter
+
+        return Sorter(self.settings, self.db)
+
     def intake(self, source):
         from mailproc.intake import Intake
 
         return Intake(self.db, source,
                       review_folder=self.settings.mailbox.review_folder,
                       spool_dir=self.data_dir / "spool",
-                      max_size=self.settings.mailbox.max_message_size)
+                      max_size=self.settings.mailbox.max_message_size,
+                      decide=self.sorter.decide, act=self.sorter.act)

@@ -16,6 +16,11 @@ from mailproc.errors import ConfigError, LoadError, MailprocError, StoreError
 #: command modules, in the order ``mailproc --help`` lists them
 COMMAND_MODULES = [
     "run", "demo", "inspect", "messages", "review", "status", "db", "config",
+    "orders", "rules", "registrations", "vault", "outbox", "templates",
+    "contacts", "groups", "mailings",
+    "questions", "needs",
+    "backup",
+    "report", "digest",
 ]
 
 
@@ -26,6 +31,8 @@ def build_parser() -> argparse.ArgumentParser:
     )
     parser.add_argument("--config", metavar="FILE",
                         help="settings file (else $MAILPROC_CONFIG, else ./mailproc.toml)")
+    parser.add_argument("--mailbox", metavar="NAME",
+                        help="act on this mailbox of [mailboxes.*] (default: the first)")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
     sub.required = True
     for name in COMMAND_MODULES:

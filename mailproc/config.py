@@ -153,10 +153,255 @@ class MailSettings:
 
 
 @dataclass(frozen=True)
+class OutboxSettings:
+    retry_backoff: float = setting(
+        "1m", "First wait after a temporary SMTP failure; doubled on each further one.",
+        kind="duration",
+    )
+    retry_backoff_max: float = setting(
+        "1h", "The longest wait between two attempts at one message.", kind="duration"
+    )
+    soft_bounce_limit: int = setting(
+        3, "Soft (temporary) bounces after which an address is suppressed; a hard bounce "
+        "suppresses it at once.",
+    )
+    unsubscribe_url: str = setting(
+        "",
+        "HTTPS address for one-click unsubscribe from mailings (RFC 8058), {token} stands for "
+        "the recipient's token; empty: mailings carry only the mailto unsubscribe.",
+    )
+    render_timeout: float = setting(
+        "2s", "A template that renders longer than this is stopped as broken.", kind="duration"
+    )
+    render_max_size: int = setting(
+        "1MB", "A template whose result is larger than this is stopped as broken.", kind="size"
+    )
+    batch: int = setting(200, "Outbox rows claimed for sending in one database transaction.")
+
+
+@dataclass(frozen=True)
 class LogSettings:
     level: str = setting("info", "debug, info, warning or error.", kind="log_level")
     format: str = setting(
         "auto", "text, json, or auto (json when not on a terminal).", kind="log_format"
+    )
+
+
+@dataclass(frozen=True)
+class RegistrationsSettings:
+    required_documents: str = setting(
+        "form,consent",
+        "Documents a registration needs before it goes to ЦКО, comma-separated: form "
+        "(анкета), application (заявление), consent (согласие на обработку ПД).",
+        kind="doc_kinds",
+    )
+    retention: float = setting(
+        "30d", "Registration documents are destroyed this long after the hand-off to ЦКО.",
+        kind="duration",
+    )
+    incomplete_retention: float = setting(
+        "90d", "A case still missing documents this long after its last mail is closed as "
+        "rejected and its documents destroyed (152-FZ: no longer than the purpose needs).",
+        kind="duration",
+    )
+    remove_original: bool = setting(
+        True, "After the hand-off, remove the reader's original mails (with the documents) "
+        "from the shared mailbox, so they do not sit in every librarian's mail client.",
+    )
+    restricted_folder: str = setting(
+        "Персональные данные",
+        "Where originals go when the mailbox cannot delete them (a folder only the "
+        "responsible librarian may open).",
+    )
+    forms_url: str = setting(
+        "https://e.nlrs.ru",
+        "Where readers download the registration forms (named in the \"documents missing\" "
+        "answer); the forms themselves are also sent on request from templates/forms/.",
+    )
+    consent_purpose: str = setting(
+        "регистрация читателя в ЭБ НБ РС(Я) и выдача читательского билета",
+        "The purpose of processing written in the consent register.",
+    )
+    consent_term: float = setting(
+        "1825d", "The term of the consent written in the consent register.",
+        kind="duration",
+    )
+    audit_retention: float = setting(
+        "0", "How long audit rows are kept; 0 keeps them for ever (the proof of destruction).",
+        kind="duration",
+    )
+
+
+@dataclass(frozen=True)
+class OrdersSettings:
+    deadline_days: int = setting(
+        2, "Working days a department has for a fragment request before one reminder is sent "
+        "and the order shows as overdue; departments.yaml may set its own deadline_days.",
+    )
+    cap_share: float = setting(
+        0.3, "Share of a book one reader may have digitised (pages delivered plus requested, "
+        "per work): 0.3 is the 30% the instruction sets.",
+    )
+    holidays: str = setting(
+        "01-01,01-02,01-03,01-04,01-05,01-06,01-07,01-08,02-23,03-08,04-27,05-01,05-09,06-12,"
+        "06-21,09-27,11-04",
+        "Non-working days besides weekends, comma-separated: MM-DD every year (Russian public "
+        "holidays; Yakutia's 04-27, 06-21 Ысыах, 09-27), YYYY-MM-DD for one year's transfers.",
+        kind="holidays",
+    )
+    folder: str = setting(
+        "Заказы", "Folder for departments' replies once their order is delivered or updated."
+    )
+    articles_department: str = setting(
+        "periodicals", "Department key (departments.yaml) for articles without a fund code."
+    )
+
+
+@dataclass(frozen=True)
+class VaultSettings:
+    key: Secret = setting(
+        Secret(""),
+        "Never written here: set MAILPROC_VAULT_KEY (Fernet keys, newest first, separated by "
+        "commas) or vault.key_file.",
+        secret=True,
+    )
+    key_file: str = setting(
+        "", "A file with the vault's Fernet keys, one a line, newest first; `mailproc vault "
+        "rotate-key` adds a new one and re-encrypts.", kind="path",
+    )
+    dir: str = setting(
+        "{data}/vault", "Folder of the encrypted registration documents.", kind="path"
+    )
+
+
+@dataclass(frozen=True)
+class OutreachSettings:
+    column_map: str = setting(
+        "",
+        "Extra column names for contacts import, 'Header=field' separated by ';' (e.g. "
+        "'Ф.И.О. сотрудника=name; Эл. адрес=email'); fields: name, position, organisation, "
+        "email, phone, segment, interests, consent, groups, contract, head_name, head_email, "
+        "resp_name, resp_email ... Built-in Russian headers need no entry.",
+    )
+    grace: float = setting(
+        "2h", "A planned mailing missed by more than this (daemon down) is not sent late: it is "
+        "recorded as missed and shown by 'mailproc mailings show'.", kind="duration",
+    )
+    window: str = setting(
+        "09:00-18:00", "Default sending window in the library's time zone; a mailing file may "
+        "set its own.",
+    )
+    days: str = setting(
+        "mon-fri", "Default sending days: mon-fri, every day (mon-sun), or a list like mon,wed,fri.",
+    )
+    batch: int = setting(
+        200, "Recipients handed to the outbox per mailing in one pass: mailings flow in steps "
+        "and never crowd out replies to readers.",
+    )
+
+
+@dataclass(frozen=True)
+class RulesSettings:
+    responses_per_sender: int = setting(
+        3,
+        "Automatic replies and forwards caused by one sender's mail in 24 hours, at most; "
+        "0 for no limit. Automatic mail and bounces are never answered at all.",
+    )
+    reload_interval: float = setting(
+        "2s", "How often the daemon looks for changed rule and template files.", kind="duration"
+    )
+
+
+@dataclass(frozen=True)
+class QuestionsSettings:
+    default_mode: str = setting(
+        "",
+        "How ready answers go out: send (at once), draft (into the Drafts folder for a librarian "
+        "to review and send), or empty to use each answer's mode in rules/answers.yaml.",
+        kind="answer_mode",
+    )
+    answer_modes: str = setting(
+        "",
+        "Per-answer overrides, e.g. \"temporary-access=send, litres=draft\" (keys from "
+        "rules/answers.yaml); they win over default_mode.",
+    )
+    department_deadline: float = setting(
+        "0",
+        "How long a department has to answer a routed question before one reminder; 0 uses "
+        "each department's deadline_days from rules/departments.yaml.",
+        kind="duration",
+    )
+
+
+@dataclass(frozen=True)
+class DigestSettings:
+    enabled: bool = setting(True, "Send the librarians one digest mail each working morning.")
+    time: str = setting(
+        "08:30", "When the digest is sent, in the library's time zone (HH:MM); a daemon started "
+        "later that working day sends it at once.", kind="clock",
+    )
+    days: str = setting(
+        "mon-fri", "Working days the digest is sent on: mon-fri, mon-sun or a list like "
+        "mon,wed,fri; orders.holidays are skipped too.",
+    )
+    to: str = setting("", "Who receives the digest; empty means mail.librarians_address.")
+
+
+@dataclass(frozen=True)
+class MetricsSettings:
+    enabled: bool = setting(
+        False, "Serve Prometheus metrics (counters and latency histograms, no personal data)."
+    )
+    listen: str = setting(
+        "127.0.0.1:9464", "Address and port of the metrics endpoint; keep it on loopback and "
+        "let a reverse proxy or the local Prometheus reach it.",
+    )
+
+
+@dataclass(frozen=True)
+class ClusterSettings:
+    lease_retry: float = setting(
+        "2s", "How often an instance tries to take a mailbox another instance holds (on "
+        "PostgreSQL a mailbox is read by one instance at a time; a dead holder's lease frees at "
+        "once, so the mailbox is taken over within this time).", kind="duration",
+    )
+    lease_check: float = setting(
+        "5s", "How often the holder checks that its lease connection is still alive.",
+        kind="duration",
+    )
+    stale_job: float = setting(
+        "30m", "A scheduled job claimed but not finished for this long (its instance died) "
+        "may be run again by another instance.", kind="duration",
+    )
+
+
+@dataclass(frozen=True)
+class JobsSettings:
+    mailings_every: float = setting("1m", "How often due mailings are queued.", kind="duration")
+    reminders_every: float = setting(
+        "15m", "How often order and question reminders are looked for (working hours only).",
+        kind="duration",
+    )
+    working_hours: str = setting(
+        "09:00-18:00", "When reminders go out, in the library's time zone (HH:MM-HH:MM).",
+    )
+    retention_at: str = setting(
+        "03:00", "When the daily retention purge runs (HH:MM, library time).", kind="clock",
+    )
+    digest_every: float = setting(
+        "5m", "How often the digest is checked for being due (it is sent once a day at "
+        "digest.time).", kind="duration",
+    )
+    hooks_every: float = setting(
+        "60s", "The post-intake steps (questions sync, registrations tidy) run after a pass "
+        "that processed mail, and at least this often.", kind="duration",
+    )
+    outbox_every: float = setting(
+        "1s", "How often the daemon's sender looks for due outbox rows.", kind="duration",
+    )
+    misfire_grace: float = setting(
+        "5m", "A job whose time passed while the daemon was busy or stopped still runs if it "
+        "is late by less than this.", kind="duration",
     )
 
 
@@ -168,7 +413,20 @@ class Settings:
     paths: PathsSettings = field(default_factory=PathsSettings)
     mail: MailSettings = field(default_factory=MailSettings)
     log: LogSettings = field(default_factory=LogSettings)
+    outbox: OutboxSettings = field(default_factory=OutboxSettings)
+    registrations: RegistrationsSettings = field(default_factory=RegistrationsSettings)
+    vault: VaultSettings = field(default_factory=VaultSettings)
+    orders: OrdersSettings = field(default_factory=OrdersSettings)
+    outreach: OutreachSettings = field(default_factory=OutreachSettings)
+    rules: RulesSettings = field(default_factory=RulesSettings)
+    questions: QuestionsSettings = field(default_factory=QuestionsSettings)
+    digest: DigestSettings = field(default_factory=DigestSettings)
+    metrics: MetricsSettings = field(default_factory=MetricsSettings)
+    cluster: ClusterSettings = field(default_factory=ClusterSettings)
+    jobs: JobsSettings = field(default_factory=JobsSettings)
     source: str = ""  # the settings file used, "" for built-in defaults
+    #: [mailboxes.NAME] tables (mailproc.mailboxes.NamedMailbox); empty = the one [mailbox]
+    mailboxes: tuple = ()
 
     @property
     def data_dir(self) -> Path:
@@ -250,6 +508,13 @@ def _check_email(value: str) -> str:
     return value
 
 
+def _check_doc_kinds(value: str) -> str:
+    kinds = [k.strip() for k in value.split(",") if k.strip()]
+    if not kinds or any(k not in ("form", "application", "consent") for k in kinds):
+        raise ValueError("expected a list such as form,consent (of form, application, consent)")
+    return ",".join(kinds)
+
+
 def _check_timezone(value: str) -> str:
     try:
         ZoneInfo(value)
@@ -259,6 +524,7 @@ def _check_timezone(value: str) -> str:
 
 
 _KIND_CHECKS = {
+    "answer_mode": lambda v: v.lower() if not v else _check_choice(v.lower(), ("send", "draft")),
     "duration": parse_duration,
     "size": parse_size,
     "mailbox_url": lambda v: _check_prefix(
@@ -268,10 +534,30 @@ _KIND_CHECKS = {
     "db_url": lambda v: _check_prefix(
         v, ("sqlite:", "postgresql"), "sqlite:///data/mailproc.sqlite3"),
     "email": _check_email,
+    "doc_kinds": lambda v: _check_doc_kinds(v),
     "timezone": _check_timezone,
     "log_level": lambda v: _check_choice(v.lower(), ("debug", "info", "warning", "error")),
     "log_format": lambda v: _check_choice(v.lower(), ("auto", "text", "json")),
+    "holidays": lambda v: _check_holidays(v),
+    "clock": lambda v: _check_clock(v),
 }
+
+
+def _check_clock(value: str) -> str:
+    m = re.match(r"^\s*([01]?\d|2[0-3]):([0-5]\d)\s*$", value)
+    if not m:
+        raise ValueError("expected a time of day such as 08:30")
+    return f"{int(m.group(1)):02d}:{m.group(2)}"
+
+
+def _check_holidays(value: str) -> str:
+    from mailproc.orders.workdays import check_holidays  # the calendar's own parser
+
+    try:
+        return check_holidays(value)
+    except (TypeError, ValueError):
+        raise ValueError("expected dates such as 01-07,04-27 or 2026-12-31, comma-separated") \
+            from None
 
 
 def _convert(f: dataclasses.Field, value: Any) -> Any:
@@ -359,6 +645,7 @@ def load_settings(
     raw: dict[str, Any] = _read_toml(path) if path else {}
     base = path.parent.resolve() if path else Path.cwd()
 
+    named = raw.pop("mailboxes", None)  # [mailboxes.NAME]: see mailproc.mailboxes
     for section, value in raw.items():
         if section not in SECTIONS:
             raise ConfigError(f"{path}: unknown section [{section}]; known sections: "
@@ -412,9 +699,12 @@ def load_settings(
                 if not values[secret_name] and env_key not in environ:
                     values[secret_name] = _read_secret_file(f"{section}.{name}", values[name])
 
+    from mailproc.mailboxes import parse_mailboxes  # noqa: PLC0415 - avoids an import cycle
+
     return Settings(
         **{section: SECTIONS[section](**values) for section, values in built.items()},
         source=str(path) if path else "",
+        mailboxes=parse_mailboxes(named, base, environ, built),
     )
 
 
@@ -447,6 +737,9 @@ def example_toml() -> str:
             else:
                 out.append(f"{f.name} = {_toml_value(f.default)}")
             out.append("")
+    from mailproc.mailboxes import EXAMPLE  # noqa: PLC0415
+
+    out.append(EXAMPLE)
     return "\n".join(out).rstrip() + "\n"
 
 

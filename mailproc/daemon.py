@@ -1,30 +1,443 @@
-"""The daemon: intake loop woken by the mailbox, until SIGTERM or SIGINT.
+"""The daemon: an asyncio main loop; per mailbox an intake thread and an IDLE thread; one
+sender task; the scheduled jobs; the lease, watchdog and signal handling.
 
-First cut: one thread, IDLE-or-poll wait between passes. The asyncio version with a separate
-IDLE connection, the outbox sender and the scheduler replaces it.
+Why this shape: imapclient is synchronous and not thread-safe, so every connection lives in
+exactly one thread. Each mailbox's intake connection belongs to its own single-thread
+executor (every pass, every filing, the post-intake hooks run there); its IDLE watcher owns a
+second connection (RFC 2177 IDLE blocks the connection it runs on) and only hands "something
+changed" to the loop. The sender (mailproc.outbound.sender) is an asyncio task with its own
+connections for Sent copies. Scheduled jobs (mailproc.jobs) are fired by APScheduler's
+AsyncIOScheduler into worker threads, one instance of a job at a time, missed firings
+coalesced. The loop itself never blocks: it waits for wake-ups, timers and signals.
+
+Several instances (mailproc.cluster): a mailbox is processed only while this instance holds
+its lease; a mailbox held elsewhere is tried again every ``cluster.lease_retry``, so it is
+taken over within seconds of its holder dying.
+
+SIGTERM/SIGINT set a flag the intake checks between messages, so the current message is
+finished (its transaction and its move), the pass returns, and the process exits 0 well
+within 5 s. Anything interrupted harder (SIGKILL) is recovered on the next start; see the
+exactly-once notes in mailproc.intake. SIGHUP reloads the rules and templates.
+
+systemd (sd_notify(3)): READY=1 once every mailbox is connected here or held by another
+instance, WATCHDOG=1 from a loop timer (a hung loop stops it), STOPPING=1 on the way out.
+
+The daemon writes a small state file (``run/daemon.json`` under the data folder) with its
+pid and mailbox connection state, which ``mailproc status`` shows.
 """
 
 from __future__ import annotations
 
+import asyncio
+import concurrent.futures
+import json
 import logging
+import os
 import signal
 import threading
+import time
+from datetime import datetime, timezone
+from pathlib import Path
+
+from mailproc.errors import SourceUnavailable
 
 log = logging.getLogger("mailproc.daemon")
 
+STATE_FILE = "run/daemon.json"
+#: seconds after SIGTERM/SIGINT when the process leaves even if a step has not returned
+HARD_EXIT_AFTER = 4.5
+
+
+def _hard_exit() -> None:
+    log.warning("the current step did not finish in time; exiting, the next start recovers")
+    logging.shutdown()
+    os._exit(0)
+
+
+def state_path(app) -> Path:
+    return app.data_dir / STATE_FILE
+
+
+_state_lock = threading.Lock()
+_states: dict[str, str] = {}
+
+
+def write_state(app, mailbox_name: str | None = None, **fields) -> None:
+    """Record this process's state; ``mailbox`` is a summary of every mailbox's state."""
+    with _state_lock:
+        if mailbox_name is not None and "mailbox" in fields:
+            _states[mailbox_name] = fields["mailbox"]
+        if _states and fields.get("mailbox") != "stopped":
+            values = set(_states.values())
+            fields["mailbox"] = values.pop() if len(values) == 1 else ", ".join(
+                f"{k}: {v}" for k, v in sorted(_states.items()))
+        path = state_path(app)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        data = {"pid": os.getpid(), "updated": time.time(), "mailboxes": dict(_states),
+                **fields}
+        tmp = path.with_suffix(f".{threading.get_ident()}.tmp")
+        tmp.write_text(json.dumps(data))
+        tmp.replace(path)
+
+
+def read_state(app) -> dict:
+    """The daemon's last written state, with ``running`` checked against the pid."""
+    try:
+        data = json.loads(state_path(app).read_text())
+    except (OSError, ValueError):
+        return {"running": False, "mailbox": "unknown"}
+    try:
+        os.kill(int(data.get("pid", 0)), 0)
+        data["running"] = data.get("mailbox") != "stopped"
+    except (OSError, ValueError):
+        data["running"] = False
+    if not data["running"]:
+        data["mailbox"] = "not connected (daemon not running)"
+    return data
+
+
+def deliver_outbox(app, source) -> None:
+    """Send what is due, if the outbound package is installed; never stops the intake."""
+    try:
+        from mailproc.outbound.sender import deliver_due
+    except ImportError:
+        return
+    try:
+        deliver_due(app, source)
+    except SourceUnavailable:
+        raise
+    except Exception as exc:  # noqa: BLE001 - sending problems are the sender's to record
+        log.warning("outbox pass failed: %s", type(exc).__name__)
+
+
+def reload_rules(app) -> None:
+    """Pick up edited rule and template files (the sorter fingerprints both folders; the
+    outbox's template cache checks modification times on its own)."""
+    sorter = getattr(app, "sorter", None)
+    if sorter is None or not hasattr(sorter, "reload_if_changed"):
+        return
+    try:
+        if sorter.reload_if_changed():
+            log.info("rules reloaded")
+    except Exception as exc:  # noqa: BLE001 - the last good rules keep running
+        log.warning("rules reload failed: %s", type(exc).__name__)
+
+
+class IntakeWorker:
+    """Owns one mailbox's intake connection; every method runs in its worker thread."""
+
+    def __init__(self, app, stop: threading.Event, name: str = "default",
+                 shared: bool = False, first: bool = True):
+        from mailproc.mailbox.imap import Backoff
+
+        self.app = app
+        self.name = name
+        self.shared, self.first = shared, first  # several mailboxes; see mailproc.jobs
+        self.stop = stop
+        self.source = app.source()
+        self.intake = None
+        self.backoff = Backoff(what="mailbox")
+        self.hooks_at = 0.0
+
+    def one_pass(self, deliver: bool = False) -> bool:
+        """Connect if needed, process what waits, run the post-intake hooks when due.
+        False when the mailbox is unreachable."""
+        from mailproc import jobs
+
+        try:
+            if self.intake is None or not getattr(self.source, "connected", True):
+                self.source.open()
+                if self.intake is None:
+                    self.intake = self.app.intake(self.source)
+                    self.intake.should_stop = self.stop.is_set
+                self.backoff.succeeded()
+                write_state(self.app, self.name, mailbox="connected")
+            reload_rules(self.app)
+            stats = self.intake.run_once()
+            busy = stats.processed or stats.review or stats.recovered or stats.rematched
+            if busy:
+                log.info("pass: processed %d, review %d, recovered %d, rematched %d",
+                         stats.processed, stats.review, stats.recovered, stats.rematched)
+            due = time.monotonic() - self.hooks_at >= self.app.settings.jobs.hooks_every
+            if (busy or due) and not self.stop.is_set():
+                self.hooks_at = time.monotonic()
+                jobs.after_intake(self.app, self.source, shared=self.shared, first=self.first)
+                if deliver:
+                    deliver_outbox(self.app, self.source)
+                jobs.after_outbox(self.app, self.source, shared=self.shared)
+            return True
+        except SourceUnavailable as exc:
+            self.source.close()
+            write_state(self.app, self.name, mailbox="reconnecting")
+            self.stop.wait(self.backoff.failed(exc))
+            return False
+        except Exception as exc:  # noqa: BLE001 - the daemon outlives any surprise
+            log.warning("intake pass failed: %s", type(exc).__name__)
+            log.debug("intake pass traceback", exc_info=True)
+            self.source.close()
+            write_state(self.app, self.name, mailbox="reconnecting")
+            self.stop.wait(self.backoff.failed(exc))
+            return False
+
+    def close(self) -> None:
+        self.source.close()
+
+
+class MailboxRunner:
+    """One mailbox in the daemon: take its lease, then read it until stopped or the lease
+    is lost; then wait for the lease again."""
+
+    def __init__(self, name: str, app, leases, stop: threading.Event, total: int = 1,
+                 first_delay: float = 0.0):
+        from mailproc.mailboxes import lease_name
+
+        self.name = name
+        self.app = app
+        self.leases = leases
+        self.lease = lease_name(app.settings)
+        self.stop = stop
+        self.total = total  # mailboxes of the installation, for the fair share
+        self.first_delay = first_delay  # spreads simultaneous starts over the mailboxes
+        self.wake = asyncio.Event()
+        self.settled = asyncio.Event()  # connected here, or known to be held elsewhere
+        self.taken_at: float | None = None
+        self.give_up = False  # set by the rebalancer: hand this mailbox to another instance
+        self.first = True  # the installation's first mailbox (see mailproc.jobs)
+
+    def _try_take(self) -> bool:
+        """Take the lease if free and this instance holds less than its fair share."""
+        from mailproc.cluster import fair_share
+
+        if self.leases.holds(self.lease):
+            return True
+        if self.leases.held("mailbox:") >= fair_share(self.total, self.leases.instances()):
+            return False
+        return self.leases.acquire(self.lease)
+
+    async def run(self) -> None:
+        loop = asyncio.get_running_loop()
+        retry = self.app.settings.cluster.lease_retry
+        if self.first_delay:
+            await self._sleep(self.first_delay)
+        while not self.stop.is_set():
+            got = await loop.run_in_executor(None, self._try_take)
+            if not got:
+                write_state(self.app, self.name, mailbox="read by another instance")
+                self.settled.set()
+                await self._sleep(retry)
+                continue
+            self.taken_at = time.time()
+            self.give_up = False
+            try:
+                await self._read(loop)
+            finally:
+                self.taken_at = None
+                await loop.run_in_executor(None, self.leases.release, self.lease)
+            if self.give_up and not self.stop.is_set():
+                log.info("mailbox %s handed over to balance the instances", self.name)
+                await self._sleep(retry * 3)  # let the others take it first
+
+    async def _sleep(self, seconds: float) -> None:
+        self.wake.clear()
+        try:
+            await asyncio.wait_for(self.wake.wait(), timeout=seconds)
+        except asyncio.TimeoutError:
+            pass
+
+    async def _read(self, loop) -> None:
+        box_stop = threading.Event()  # the global stop, or this lease lost
+        executor = concurrent.futures.ThreadPoolExecutor(
+            max_workers=1, thread_name_prefix=f"intake-{self.name}")
+        worker = await loop.run_in_executor(executor, IntakeWorker, self.app, box_stop,
+                                            self.name, self.total > 1, self.first)
+        watcher = None
+        if hasattr(worker.source, "clone"):
+            from mailproc.mailbox.imap import IdleWatcher
+
+            watcher = IdleWatcher(worker.source.clone(),
+                                  lambda: loop.call_soon_threadsafe(self.wake.set), box_stop)
+            watcher.start()
+        poll = self.app.settings.mailbox.poll_interval
+        # without an IDLE watcher (Maildir) poll the folder once a second
+        idle_wait = min(poll, 60.0) if watcher is not None else 1.0
+        idle_wait = min(idle_wait, self.app.settings.jobs.hooks_every)
+
+        def watch_stop() -> None:
+            if self.stop.is_set() or self.give_up or not self.leases.holds(self.lease):
+                box_stop.set()
+                self.wake.set()
+
+        guard = asyncio.create_task(self._guard(watch_stop))
+        try:
+            while not box_stop.is_set():
+                self.wake.clear()
+                ok = await loop.run_in_executor(executor, worker.one_pass)
+                if ok:
+                    self.settled.set()
+                if box_stop.is_set() or not ok:
+                    continue  # a failed pass already slept its backoff
+                try:
+                    await asyncio.wait_for(self.wake.wait(), timeout=idle_wait)
+                except asyncio.TimeoutError:
+                    pass
+        finally:
+            guard.cancel()
+            box_stop.set()
+            await loop.run_in_executor(executor, worker.close)
+            executor.shutdown(wait=False)
+            if watcher is not None:
+                await loop.run_in_executor(None, watcher.join, 1.5)
+            if not self.stop.is_set() and not self.give_up:
+                log.warning("mailbox %s: lease lost; reading stopped", self.name)
+
+    @staticmethod
+    async def _guard(check) -> None:
+        while True:
+            check()
+            await asyncio.sleep(0.2)
+
+
+def _scheduler(app):
+    """APScheduler firing every job of mailproc.jobs into worker threads."""
+    from apscheduler.schedulers.asyncio import AsyncIOScheduler
+    from apscheduler.triggers.cron import CronTrigger
+    from apscheduler.triggers.interval import IntervalTrigger
+
+    from mailproc import jobs
+
+    settings = app.settings
+    logging.getLogger("apscheduler").setLevel(logging.WARNING)  # a line per firing is noise
+    scheduler = AsyncIOScheduler(timezone=settings.tz, job_defaults={
+        "max_instances": 1, "coalesce": True,
+        "misfire_grace_time": max(1, int(settings.jobs.misfire_grace))})
+    start = datetime.now(timezone.utc)
+    for job in jobs.JOBS:
+        if job.every is not None:
+            trigger = IntervalTrigger(seconds=max(1.0, job.every(settings)))
+        else:
+            hour, minute = map(int, job.at(settings).split(":"))
+            trigger = CronTrigger(hour=hour, minute=minute, timezone=settings.tz)
+        # once at start as well: a daemon started late catches up; the period claim in
+        # mailproc.jobs keeps it to one run per period across restarts and instances
+        scheduler.add_job(jobs.run_job, trigger, args=[app, job], id=job.name,
+                          name=job.name, next_run_time=start)
+    return scheduler
+
+
+async def _watchdog(interval: float, notify) -> None:
+    while True:
+        notify("WATCHDOG=1")
+        await asyncio.sleep(interval)
+
+
+async def _lease_checker(leases, every: float, runners) -> None:
+    """Every ``cluster.lease_check``: is the lease connection alive (else every mailbox
+    stops), and does this instance hold more than its fair share (then it hands over the
+    mailbox it took last, so a newly started instance gets work)."""
+    from mailproc.cluster import fair_share
+
+    loop = asyncio.get_running_loop()
+    while True:
+        await asyncio.sleep(every)
+        if not await loop.run_in_executor(None, leases.check):
+            for runner in runners:
+                runner.wake.set()
+        if leases.slot < 0:
+            await loop.run_in_executor(None, leases.join)
+        holding = [r for r in runners if r.taken_at is not None and not r.give_up]
+        if len(holding) <= 1:
+            continue
+        share = fair_share(len(runners), await loop.run_in_executor(None, leases.instances))
+        if len(holding) > share:
+            last = max(holding, key=lambda r: r.taken_at)
+            last.give_up = True
+            last.wake.set()
+
+
+async def _main(app) -> int:
+    from mailproc.cluster import Leases, SentRouter
+    from mailproc.sdnotify import notify, watchdog_interval
+
+    loop = asyncio.get_running_loop()
+    stop = threading.Event()
+    stopping = asyncio.Event()
+    apps = app.mailbox_apps()
+    leases = Leases(app.db)
+    slot = await loop.run_in_executor(None, leases.join)
+    # instance slot i tries mailbox i first, the next one a little later, and so on: several
+    # instances started together spread over the mailboxes instead of racing for the first
+    retry = app.settings.cluster.lease_retry
+    runners = [MailboxRunner(name, box_app, leases, stop, total=len(apps),
+                             first_delay=((i - slot) % len(apps)) * min(0.5, retry / 2))
+               for i, (name, box_app) in enumerate(apps.items())]
+    for runner in runners[1:]:
+        runner.first = False
+
+    def request_stop() -> None:
+        if not stop.is_set():
+            log.info("stop requested: finishing the current message")
+            # a step stuck on a dead server must not hold the exit past 5 s; every state on
+            # disk is recoverable (see mailproc.intake), so leaving hard is safe
+            guard = threading.Timer(HARD_EXIT_AFTER, _hard_exit)
+            guard.daemon = True
+            guard.start()
+        stop.set()
+        stopping.set()
+        for runner in runners:
+            runner.wake.set()
+
+    def reload() -> None:
+        log.info("SIGHUP: reloading rules and templates")
+        for box_app in apps.values():
+            loop.run_in_executor(None, reload_rules, box_app)
+
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(sig, request_stop)
+    loop.add_signal_handler(signal.SIGHUP, reload)
+
+    tasks = [asyncio.create_task(r.run(), name=f"mailbox-{r.name}") for r in runners]
+    helpers = [asyncio.create_task(_lease_checker(leases, app.settings.cluster.lease_check,
+                                                  runners))]
+    watchdog = watchdog_interval()
+    if watchdog:
+        helpers.append(asyncio.create_task(_watchdog(watchdog, notify)))
+    router = SentRouter(list(apps.values()))
+    sender = _sender(app, router, stopping)
+    scheduler = _scheduler(app)
+    scheduler.start()
+    ready = asyncio.gather(*(r.settled.wait() for r in runners))
+    stopped = asyncio.ensure_future(stopping.wait())
+    try:
+        await asyncio.wait([ready, stopped], return_when=asyncio.FIRST_COMPLETED)
+        if not stop.is_set():
+            notify("READY=1")
+            log.info("ready: %d mailboxes", len(runners))
+        await stopping.wait()
+    finally:
+        notify("STOPPING=1")
+        ready.cancel()
+        stopped.cancel()
+        scheduler.shutdown(wait=False)
+        await asyncio.gather(*tasks, return_exceptions=True)
+        if sender is not None:
+            await asyncio.gather(sender, return_exceptions=True)
+        for h in helpers:
+            h.cancel()
+        await loop.run_in_executor(None, router.close)
+        leases.close()
+        write_state(app, mailbox="stopped")
+    log.info("stopped")
+    return 0
+
+
+def _sender(app, router, stopping: asyncio.Event):
+    try:
+        from mailproc.outbound.sender import Sender
+    except ImportError:  # pragma: no cover
+        return None
+    sender = Sender.from_app(app, router)
+    return asyncio.create_task(sender.run_forever(stopping, app.settings.jobs.outbox_every))
+
 
 def run_daemon(app) -> int:
-    stop = threading.Event()
-
-    def on_signal(signum, _frame):
-        log.info("signal %s: finishing the current message and stopping", signum)
-        stop.set()
-
-    signal.signal(signal.SIGTERM, on_signal)
-    signal.signal(signal.SIGINT, on_signal)
-    with app.source() as source:
-        intake = app.intake(source)
-        while not stop.is_set():
-            intake.run_once()
-            source.wait(min(app.settings.mailbox.poll_interval, 1.0))
-    return 0
+    return asyncio.run(_main(app))

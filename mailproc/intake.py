@@ -1,35 +1,81 @@
 """One message, one transaction: store, decide, act; only then touch the mailbox.
 
-The order is what makes "nothing lost, nothing twice" hold across crashes:
+Exactly once across crashes
+---------------------------
+The database is the only memory; IMAP flags (\\Seen and the rest) belong to the librarians
+and are never read or relied on. A message is named by (mailbox, UIDVALIDITY, UID) and its
+row also keeps the content hash and Message-ID.
 
-1. The message row, its Letter, the decision and every record the actions cause are written
-   in one transaction. A crash before the commit leaves nothing: the message is still in the
-   intake folder and is processed again from scratch.
-2. After the commit the message is filed (MOVE, keywords). A crash between the commit and the
-   move leaves a row in state ``decided``; ``recover()`` files it on the next start without
-   deciding or acting again.
-3. Any error while deciding or acting rolls the transaction back; the message is recorded in
-   state ``review`` with the reason, its raw bytes are kept in the spool, and it is moved to
-   the review folder. The loop goes on.
+1. Before the commit nothing is visible. The message row, its Letter, the decision and every
+   record the actions cause (orders, outbox rows ...) are written in ONE transaction. A crash
+   (even SIGKILL) before the commit leaves nothing: the message is still in the intake
+   folder and is processed again from scratch on the next pass. Actions never send or move
+   anything themselves; the outbox is a table in the same transaction.
+2. After the commit the row is in state ``decided`` (``review-pending`` for review) and the
+   message is filed: keywords, then MOVE (RFC 6851), an atomic server-side operation, so the
+   message is in exactly one folder at every moment. Then the row becomes ``done``
+   (``review``) with the new UID from COPYUID. A crash between the commit and the MOVE, or
+   between the MOVE and the last update, leaves a ``decided`` row: ``recover()`` (run first on
+   every pass) files it again without deciding or acting again. MOVE of a UID that has
+   already gone is a no-op, so filing twice is harmless; the new UID is then found by
+   Message-ID in the target folder.
+3. A UID is skipped when a row for (mailbox, UIDVALIDITY, UID) exists, so a row is never
+   written twice for one message.
+4. UIDVALIDITY change (RFC 3501 2.3.1.1: every UID was reassigned): a message in the intake
+   folder with an unknown UID is matched on its content hash (which covers the Message-ID)
+   against rows of other UIDVALIDITY values; a match takes over the new UID and is only
+   re-filed (its actions already ran).
+5. Any error while decoding, deciding or acting rolls the transaction back; the message is
+   recorded in state ``review-pending`` with the reason, its raw bytes go to the spool, and it
+   is moved to the review folder (step 2 applies). Oversized messages (RFC822.SIZE above
+   ``mailbox.max_message_size``) go there untouched, never downloaded. The loop goes on.
+6. A message expunged by someone else between listing and fetching is simply not returned
+   by the fetch and is skipped.
+
+Throughput
+----------
+Messages are fetched in batches; each still gets its own transaction, but filing is done per
+batch (one STORE and one MOVE per target folder; rows stay ``decided`` until then, which (2)
+already covers). Messages above ``partial_above`` bytes are, where the source can
+(``fetch_partial``, IMAP), decided from header, BODYSTRUCTURE and text parts without
+downloading attachments (mailproc.mailbox.partial); the attachments are fetched only when
+the decision has actions (which read ``Attachment.data``). Their content hash is then a
+fingerprint of header, structure and size, always the same for the same message.
+While a batch is processed the next one is fetched on a second connection
+(mailproc.mailbox.prefetch), so waiting for the server overlaps with decoding and deciding;
+the filing stays on the intake's own connection, after each commit as above. A new message
+whose decision has no actions (most mail) is written with two plain INSERTs in its own
+transaction instead of through the ORM's unit of work (same rows, a fraction of the cost).
+
+The mailbox being unreachable (``SourceUnavailable``) is not the message's fault: it
+propagates to the caller (the daemon reconnects with backoff), and the state above makes the
+next pass pick up exactly where this one stopped.
 """
 
 from __future__ import annotations
 
+import contextlib
+import functools
 import hashlib
 import logging
 import traceback
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from sqlalchemy import select
+from sqlalchemy import insert, select, update
 from sqlalchemy.orm import Session
 
+from mailproc import metrics
+from mailproc.errors import SourceUnavailable
 from mailproc.letter import Letter, decode_letter
 from mailproc.mailbox.base import MailboxSource, MessageRef
+from mailproc.mailbox.partial import load_attachments
+from mailproc.mailbox.prefetch import prefetched
 from mailproc.sorting.builtin import builtin_decide
 from mailproc.sorting.decision import Decision
 from mailproc.store.models import Decision as DecisionRow
+from mailproc.store.base import utcnow
 from mailproc.store.models import Message
 
 log = logging.getLogger("mailproc.intake")
@@ -38,6 +84,10 @@ Decide = Callable[[Letter], Decision]
 #: runs a decision's actions inside the message's transaction; returns their results
 Act = Callable[[Session, Message, Letter, Decision], list[dict]]
 
+#: states whose row still has to be filed in the mailbox
+PENDING_STATES = ("decided", "review-pending")
+REVIEW_STATES = ("review", "review-pending")
+
 
 @dataclass
 class IntakeStats:
@@ -45,6 +95,8 @@ class IntakeStats:
     review: int = 0
     recovered: int = 0
     skipped: int = 0
+    rematched: int = 0
+    vanished: int = 0
     categories: dict[str, int] = field(default_factory=dict)
 
 
@@ -56,7 +108,9 @@ def no_actions(session: Session, row: Message, letter: Letter, decision: Decisio
 class Intake:
     def __init__(self, db, source: MailboxSource, *, review_folder: str, spool_dir: Path,
                  max_size: int, decide: Decide = builtin_decide, act: Act = no_actions,
-                 on_processed: Callable[[Message, Letter, Decision], None] | None = None):
+                 on_processed: Callable[[Message, Letter, Decision], None] | None = None,
+                 should_stop: Callable[[], bool] | None = None, batch: int | None = None,
+                 partial_above: int = 256 * 1024):
         self.db = db
         self.source = source
         self.review_folder = review_folder
@@ -65,6 +119,14 @@ class Intake:
         self.decide = decide
         self.act = act
         self.on_processed = on_processed
+        #: checked between messages: the daemon's SIGTERM finishes the current one and stops
+        self.should_stop = should_stop or (lambda: False)
+        self.batch = batch or getattr(source, "fetch_batch", 50)
+        #: messages larger than this are decided without downloading their attachments
+        #: (sources with ``fetch_partial``; 0 turns it off)
+        self.partial_above = partial_above
+        self._deferred: list[tuple] | None = None
+        self._foreign_uidvalidity = True
 
     # -- the whole folder -----------------------------------------------------------------
 
@@ -73,18 +135,67 @@ class Intake:
         stats = IntakeStats()
         stats.recovered = self.recover()
         refs = self.source.list_uids()
-        known = self._known_uids()
+        with self.db.session() as s:
+            self._foreign_uidvalidity = s.scalar(select(Message.id).where(
+                Message.mailbox == self.source.name,
+                Message.uidvalidity != self.source.uidvalidity).limit(1)) is not None
+        known = self._known_uids([r.uid for r in refs])
         todo = [r for r in refs if r.uid not in known]
         stats.skipped = len(refs) - len(todo)
-        for ref in todo:
-            self.process_ref(ref, stats)
+        self.process_refs(todo, stats)
         return stats
 
-    def _known_uids(self) -> set[str]:
+    def process_refs(self, refs: list[MessageRef], stats: IntakeStats | None = None
+                     ) -> IntakeStats:
+        """Process listed messages in fetch batches (memory stays bounded by the batch)."""
+        stats = stats or IntakeStats()
+        small: list[MessageRef] = []
+        for ref in refs:
+            if self.max_size and ref.size > self.max_size:
+                self._oversized(ref, stats)
+            else:
+                small.append(ref)
+        chunks = [small[i:i + self.batch] for i in range(0, len(small), self.batch)]
+        with contextlib.closing(prefetched(self.source, chunks, self._fetch_chunk)) as batches:
+            for chunk, fetched in batches:
+                if self.should_stop():
+                    break
+                self._deferred = []  # committed rows of this chunk, filed together below
+                try:
+                    for uid, raw, letter in fetched:
+                        if letter is not None and getattr(letter, "load_part", None):
+                            # attachments load over this thread's connection, not the fetcher's
+                            letter.load_part = functools.partial(self.source.load_part, uid)
+                        self.process_message(uid, raw, letter, stats)
+                        if self.should_stop():
+                            return stats
+                finally:
+                    pending, self._deferred = self._deferred, None
+                    self._file_many(pending)
+                stats.vanished += len(chunk) - len(fetched)  # expunged by someone else: skipped
+        return stats
+
+    def _fetch_chunk(self, source: MailboxSource, chunk: list[MessageRef]
+                     ) -> list[tuple[str, bytes | None, Letter | None]]:
+        """One batch as (uid, raw, None) or, for big messages where the source can,
+        (uid, None, Letter) decided from header, structure and text parts (fetched apart)."""
+        partial = getattr(source, "fetch_partial", None) if self.partial_above else None
+        whole = [r.uid for r in chunk if partial is None or r.size <= self.partial_above]
+        parts = [r.uid for r in chunk if partial is not None and r.size > self.partial_above]
+        got: list[tuple[str, bytes | None, Letter | None]] = \
+            [(uid, None, letter) for uid, letter in (partial(parts) if parts else ())]
+        got += [(uid, raw, None) for uid, raw in source.fetch(whole)]
+        return got
+
+    def _known_uids(self, uids: list[str]) -> set[str]:
+        known: set[str] = set()
         with self.db.session() as s:
-            return set(s.scalars(select(Message.uid).where(
-                Message.mailbox == self.source.name,
-                Message.uidvalidity == self.source.uidvalidity)))
+            for i in range(0, len(uids), 500):
+                known.update(s.scalars(select(Message.uid).where(
+                    Message.mailbox == self.source.name,
+                    Message.uidvalidity == self.source.uidvalidity,
+                    Message.uid.in_(uids[i:i + 500]))))
+        return known
 
     def recover(self) -> int:
         """File messages whose transaction committed but whose move did not happen."""
@@ -92,10 +203,12 @@ class Intake:
             pending = list(s.scalars(select(Message).where(
                 Message.mailbox == self.source.name,
                 Message.uidvalidity == self.source.uidvalidity,
-                Message.state.in_(("decided", "review-pending")))))
+                Message.state.in_(PENDING_STATES))))
         for row in pending:
+            log.info("message %s: filing after an interrupted run", row.id)
             self._file(row.id, row.uid, row.folder, row.keywords,
-                       "review" if row.state == "review-pending" else "done")
+                       "review" if row.state == "review-pending" else "done",
+                       message_id=row.message_id)
         return len(pending)
 
     # -- one message ----------------------------------------------------------------------
@@ -103,43 +216,97 @@ class Intake:
     def process_ref(self, ref: MessageRef, stats: IntakeStats | None = None) -> Message | None:
         stats = stats or IntakeStats()
         if self.max_size and ref.size > self.max_size:
-            self._to_review(ref.uid, None, None,
-                            f"too large: {ref.size} bytes, the limit is {self.max_size}")
-            stats.review += 1
+            self._oversized(ref, stats)
             return None
         fetched = dict(self.source.fetch([ref.uid]))
         raw = fetched.get(ref.uid)
         if raw is None:  # expunged by someone else between listing and fetching
+            stats.vanished += 1
             return None
         return self.process_raw(ref.uid, raw, stats)
 
+    def _oversized(self, ref: MessageRef, stats: IntakeStats) -> None:
+        self._to_review(ref.uid, None, None,
+                        f"too large: {ref.size} bytes, the limit is {self.max_size}",
+                        size=ref.size)
+        stats.review += 1
+
     def process_raw(self, uid: str, raw: bytes, stats: IntakeStats | None = None) -> Message | None:
+        return self.process_message(uid, raw, None, stats)
+
+    def process_message(self, uid: str, raw: bytes | None, letter: Letter | None,
+                        stats: IntakeStats | None = None) -> Message | None:
+        """One message from its raw bytes, or from a Letter built without them (partial)."""
         stats = stats or IntakeStats()
-        letter: Letter | None = None
+        started = metrics.clock()
+        digest = letter.content_hash if letter is not None else ""
+        if self._foreign_uidvalidity:  # only then is the hash needed before decoding
+            digest = digest or hashlib.sha256(raw).hexdigest()
+            if self._rematch(uid, digest, stats):
+                return None
         try:
-            letter = decode_letter(raw)
+            if letter is None:
+                letter = decode_letter(raw, content_hash=digest)
             decision = self.decide(letter)
-            with self.db.transaction() as s:
-                row = self._row(s, uid, letter)
-                results = self.act(s, row, letter, decision)
-                self._record(s, row, decision, results)
-                s.flush()
-                row_id = row.id
+            if decision.actions:
+                load_attachments(letter)  # actions read attachment bytes; filing does not
+            if decision.actions or self._deferred is None:
+                with self.db.transaction() as s:
+                    row = self._row(s, uid, letter)
+                    results = self.act(s, row, letter, decision)
+                    self._record(s, row, decision, results)
+                    s.flush()
+                    row_id = row.id
+            else:  # a new UID merely to be filed (most mail): the same rows, written leaner
+                row_id, row = self._insert_filed_only(uid, letter, decision)
             log.info("message %s decided: category=%s rule=%s", row_id, decision.category,
                      decision.rule or "builtin")
+        except SourceUnavailable:
+            raise
         except Exception as exc:  # noqa: BLE001 - the loop never dies; the message goes to review
             reason = f"{type(exc).__name__}: {exc}"
-            log.warning("message uid=%s to review: %s", uid, reason)
+            log.warning("message uid=%s to review: %s", uid, type(exc).__name__)
             log.debug("%s", traceback.format_exc())
+            if raw is None:  # a partial letter failed: keep the whole message for retry
+                raw = dict(self.source.fetch([uid])).get(uid)
             self._to_review(uid, raw, letter, reason)
             stats.review += 1
+            metrics.inc_message("review", started)
             return None
-        self._file(row_id, uid, decision.folder, decision.keywords, "done")
+        self._file(row_id, uid, decision.folder, decision.keywords, "done",
+                   message_id=letter.message_id)
         stats.processed += 1
         stats.categories[decision.category] = stats.categories.get(decision.category, 0) + 1
+        metrics.inc_message(decision.category, started)
         if self.on_processed is not None:
             self.on_processed(row, letter, decision)
         return row
+
+    def _rematch(self, uid: str, digest: str, stats: IntakeStats) -> bool:
+        """After a UIDVALIDITY change: a message we already handled takes its new UID and is
+        only filed again (RFC 3501 2.3.1.1). Matched on the content hash."""
+        if not self._foreign_uidvalidity:
+            return False
+        match = select(Message.id).where(
+            Message.mailbox == self.source.name,
+            Message.uidvalidity != self.source.uidvalidity,
+            Message.content_hash == digest).order_by(Message.id.desc()).limit(1)
+        with self.db.session() as s:
+            row_id = s.scalar(match)
+        if row_id is None:
+            return False
+        with self.db.transaction() as s:
+            row = s.get(Message, row_id)
+            log.info("message %s: UIDVALIDITY changed %s -> %s; re-filing, not re-running",
+                     row.id, row.uidvalidity, self.source.uidvalidity)
+            row.uidvalidity = self.source.uidvalidity
+            row.uid = uid
+            final = "review" if row.state in REVIEW_STATES else "done"
+            row.state = "review-pending" if final == "review" else "decided"
+            row_id, folder, keywords, mid = row.id, row.folder, list(row.keywords), row.message_id
+        self._file(row_id, uid, folder, keywords, final, message_id=mid)
+        stats.rematched += 1
+        return True
 
     def retry(self, row: Message, raw: bytes) -> str:
         """Decide and act again on a message from the review folder."""
@@ -151,95 +318,151 @@ class Intake:
                 self._fill(fresh, letter)
                 results = self.act(s, fresh, letter, decision)
                 self._record(s, fresh, decision, results)
+                fresh.state = "retry-pending"
         except Exception as exc:  # noqa: BLE001
             with self.db.transaction() as s:
                 s.get(Message, row.id).reason = f"{type(exc).__name__}: {exc}"[:2000]
             return f"still failing: {type(exc).__name__}: {exc}"
-        new_uid = self.source.move(row.folder_uid or row.uid, decision.folder,
-                                   from_folder=self.review_folder) if decision.folder else ""
+        new_uid = ""
+        if decision.folder and decision.folder != self.review_folder and row.folder_uid:
+            new_uid = self.source.move(row.folder_uid, decision.folder,
+                                       from_folder=self.review_folder)
         with self.db.transaction() as s:
             fresh = s.get(Message, row.id)
             fresh.state = "done"
+            fresh.reason = ""
             fresh.folder_uid = new_uid or fresh.folder_uid
         return f"processed: {decision.category}, filed in {decision.folder or '(left in place)'}"
 
+    def raw_for(self, row: Message) -> bytes | None:
+        """The kept bytes of a review message: the spool copy, else the review folder."""
+        if row.spool_path and Path(row.spool_path).exists():
+            return Path(row.spool_path).read_bytes()
+        if row.folder_uid:
+            try:
+                got = dict(self.source.fetch([row.folder_uid], folder=row.folder
+                                             or self.review_folder))
+            except TypeError:  # a source without folder= (Maildir keeps the same key)
+                got = {}
+            return got.get(row.folder_uid)
+        return None
+
     def _record(self, s: Session, row: Message, decision: Decision, results: list[dict]) -> None:
-        row.category = decision.category
-        row.rule = decision.rule
-        row.folder = decision.folder
-        row.keywords = list(decision.keywords)
-        row.state = "decided"
-        s.add(DecisionRow(message=row, category=decision.category, rule=decision.rule,
-                          trace=decision.trace, actions=[a.to_json() for a in decision.actions],
-                          results=results, rules_version=decision.rules_version))
+        for name, value in _decided_columns(decision).items():
+            setattr(row, name, value)
+        s.add(DecisionRow(message=row, **_decision_columns(decision, results)))
+
+    def _insert_filed_only(self, uid: str, letter: Letter, decision: Decision
+                           ) -> tuple[int, Message]:
+        """The same two rows ``_row`` + ``_record`` write, in one transaction, for a new UID
+        whose decision has no actions (most mail): two Core INSERTs. Session and unit of
+        work cost about 0.6 ms a message here (measured), several times SQLite's own work."""
+        values = {"mailbox": self.source.name, "uidvalidity": self.source.uidvalidity,
+                  "uid": uid, "attempts": 1, "spool_path": "", "folder_uid": "",
+                  **_letter_columns(letter), **_decided_columns(decision)}
+        with self.db.engine.begin() as conn:
+            row_id = conn.execute(insert(Message.__table__), values).inserted_primary_key[0]
+            conn.execute(insert(DecisionRow.__table__),
+                         {"message_pk": row_id, **_decision_columns(decision, [])})
+        return row_id, Message(id=row_id, **values)
 
     def _row(self, s: Session, uid: str, letter: Letter) -> Message:
-        row = s.scalar(select(Message).where(
-            Message.mailbox == self.source.name,
-            Message.uidvalidity == self.source.uidvalidity,
-            Message.uid == uid))
+        # inside a chunk the UID was just listed as unknown: no row to look for
+        row = None if self._deferred is not None else self._find_row(s, uid)
         if row is None:
             row = Message(mailbox=self.source.name, uidvalidity=self.source.uidvalidity, uid=uid)
             s.add(row)
         self._fill(row, letter)
         return row
 
+    def _find_row(self, s: Session, uid: str) -> Message | None:
+        return s.scalar(select(Message).where(
+            Message.mailbox == self.source.name,
+            Message.uidvalidity == self.source.uidvalidity,
+            Message.uid == uid))
+
     @staticmethod
     def _fill(row: Message, letter: Letter) -> None:
-        row.content_hash = letter.content_hash
-        row.size = letter.size
-        row.message_id = letter.message_id
-        row.in_reply_to = letter.in_reply_to
-        row.from_addr = letter.sender.email
-        row.subject = letter.subject
-        row.sent_at = letter.date
-        row.letter = _letter_summary(letter)
-        row.reason = ""
+        for name, value in _letter_columns(letter).items():
+            setattr(row, name, value)
         row.attempts = (row.attempts or 0) + 1
 
     # -- filing ---------------------------------------------------------------------------
 
-    def _file(self, row_id: int, uid: str, folder: str, keywords: list[str], final: str) -> None:
-        """Move/flag after the commit, then record where the message went."""
+    def _file(self, row_id: int, uid: str, folder: str, keywords: Iterable[str], final: str,
+              message_id: str = "") -> None:
+        """Move/flag after the commit, then record where the message went. Inside a chunk
+        (``process_refs``) it is deferred to the chunk's end: one STORE and one MOVE per
+        folder instead of one round trip per message. The row says ``decided`` meanwhile, so
+        a crash in between is recovered like any other."""
+        if self._deferred is not None:
+            self._deferred.append((row_id, uid, folder, tuple(keywords or ()), final,
+                                   message_id))
+            return
+        self._file_one(row_id, uid, folder, keywords, final, message_id)
+
+    def _file_many(self, pending: list[tuple]) -> None:
+        move_many = getattr(self.source, "move_many", None)
+        if move_many is None or len(pending) < 2:
+            for item in pending:
+                self._file_one(*item)
+            return
+        groups: dict[tuple, list[tuple]] = {}
+        for item in pending:
+            groups.setdefault((item[2], item[3]), []).append(item)
+        for (folder, keywords), items in groups.items():
+            uids = [item[1] for item in items]
+            if keywords and self.source.supports_keywords:
+                self.source.add_keywords(uids, keywords)
+            moved = move_many(uids, folder) if folder else {u: u for u in uids}
+            updates = []
+            for row_id, uid, _f, _k, final, message_id in items:
+                new_uid = moved.get(uid, "")
+                if not new_uid and folder and message_id:
+                    found = self.source.search_header(folder, "Message-ID", message_id)
+                    new_uid = found[-1] if found else ""
+                updates.append({"id": row_id, "state": final, "folder_uid": new_uid,
+                                "updated_at": utcnow()})
+            with self.db.transaction() as s:
+                s.execute(update(Message), updates)  # bulk UPDATE by primary key
+
+    def _file_one(self, row_id: int, uid: str, folder: str, keywords: Iterable[str],
+                  final: str, message_id: str = "") -> None:
         new_uid = uid
+        keywords = list(keywords or ())
         if keywords and self.source.supports_keywords:
             self.source.add_keywords(uid, keywords)
         if folder:
             new_uid = self.source.move(uid, folder)
+            if not new_uid and message_id and hasattr(self.source, "search_header"):
+                # already moved by an interrupted run (or COPYUID missing): find it there
+                found = self.source.search_header(folder, "Message-ID", message_id)
+                new_uid = found[-1] if found else ""
         with self.db.transaction() as s:
             row = s.get(Message, row_id)
             row.state = final
             row.folder_uid = new_uid or ""
 
-    def _to_review(self, uid: str, raw: bytes | None, letter: Letter | None, reason: str) -> None:
-        spool = ""
-        if raw is not None:
-            digest = hashlib.sha256(raw).hexdigest()
-            self.spool_dir.mkdir(parents=True, exist_ok=True)
-            path = self.spool_dir / f"{digest}.eml"
-            if not path.exists():
-                tmp = path.with_suffix(".tmp")
-                tmp.write_bytes(raw)
-                tmp.replace(path)
-            spool = str(path)
+    def _to_review(self, uid: str, raw: bytes | None, letter: Letter | None, reason: str,
+                   size: int = 0) -> None:
+        spool = self._spool(raw) if raw is not None else ""
         with self.db.transaction() as s:
-            row = s.scalar(select(Message).where(
-                Message.mailbox == self.source.name,
-                Message.uidvalidity == self.source.uidvalidity,
-                Message.uid == uid))
+            row = self._find_row(s, uid)
             if row is None:
                 row = Message(mailbox=self.source.name, uidvalidity=self.source.uidvalidity,
                               uid=uid, content_hash="")
                 s.add(row)
             if letter is not None:
                 row.content_hash = letter.content_hash
-                row.message_id = letter.message_id
-                row.from_addr = letter.sender.email
+                row.message_id = letter.message_id[:998]
+                row.from_addr = letter.sender.email[:320]
                 row.subject = letter.subject
                 row.size = letter.size
             elif raw is not None:
                 row.content_hash = hashlib.sha256(raw).hexdigest()
                 row.size = len(raw)
+            else:
+                row.size = size
             row.state = "review-pending"
             row.category = "review"
             row.folder = self.review_folder
@@ -248,10 +471,36 @@ class Intake:
             row.attempts = (row.attempts or 0) + 1
             s.flush()
             row_id = row.id
-        self._file(row_id, uid, self.review_folder, [], "review")
+            message_id = row.message_id
+        self._file(row_id, uid, self.review_folder, [], "review", message_id=message_id)
+
+    def _spool(self, raw: bytes) -> str:
+        digest = hashlib.sha256(raw).hexdigest()
+        self.spool_dir.mkdir(parents=True, exist_ok=True)
+        path = self.spool_dir / f"{digest}.eml"
+        if not path.exists():
+            tmp = path.with_suffix(".tmp")
+            tmp.write_bytes(raw)
+            tmp.replace(path)
+        return str(path)
 
 
-def _letter_summary(letter: Letter) -> dict:
-    """What the message row keeps of the Letter: enough to list and replay, not the bytes."""
-    data = letter.to_json()
-    return data
+def _letter_columns(letter: Letter) -> dict:
+    """What a message row keeps of its Letter."""
+    return {"content_hash": letter.content_hash, "size": letter.size,
+            "message_id": letter.message_id[:998], "in_reply_to": letter.in_reply_to[:998],
+            "from_addr": letter.sender.email[:320], "subject": letter.subject,
+            "sent_at": letter.date, "letter": letter.to_json(), "reason": ""}
+
+
+def _decided_columns(decision: Decision) -> dict:
+    """What a message row keeps of its decision."""
+    return {"category": decision.category, "rule": decision.rule, "folder": decision.folder,
+            "keywords": list(decision.keywords), "state": "decided"}
+
+
+def _decision_columns(decision: Decision, results: list[dict]) -> dict:
+    """The decision row (everything but its message)."""
+    return {"category": decision.category, "rule": decision.rule, "trace": decision.trace,
+            "actions": [a.to_json() for a in decision.actions], "results": results,
+            "rules_version": decision.rules_version}

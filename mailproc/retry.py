@@ -1,8 +1,6 @@
-"""Running review messages again from their kept raw bytes."""
+"""Running review messages again: bytes from the spool copy, else from the review folder."""
 
 from __future__ import annotations
-
-from pathlib import Path
 
 from mailproc.store.models import Message
 
@@ -11,15 +9,16 @@ def retry_messages(app, rows: list[Message]) -> list[str]:
     """Decide and act again on each message; files it out of the review folder on success."""
     out = []
     with app.source() as source:
-        intake = app.runtime_intake(source) if hasattr(app, "runtime_intake") \
-            else app.intake(source)
+        intake = app.intake(source)
         for row in rows:
-            raw = None
-            if row.spool_path and Path(row.spool_path).exists():
-                raw = Path(row.spool_path).read_bytes()
+            raw = intake.raw_for(row)
             if raw is None:
-                out.append(f"{row.id}: raw message not kept ({row.reason}); cannot retry")
+                out.append(f"{row.id}: the message is neither in the spool nor in the review "
+                           f"folder; cannot retry")
                 continue
-            result = intake.retry(row, raw)
-            out.append(f"{row.id}: {result}")
+            if intake.max_size and len(raw) > intake.max_size:
+                out.append(f"{row.id}: still too large ({len(raw)} bytes, the limit is "
+                           f"{intake.max_size})")
+                continue
+            out.append(f"{row.id}: {intake.retry(row, raw)}")
     return out

@@ -1,13 +1,16 @@
 #!/usr/bin/env bash
 # Installs the real servers the integration tests and benchmarks start: Dovecot (IMAP, LMTP),
-# Postfix's smtp-sink/smtp-source, imapfilter and swaks. Needs root; without root it says what
-# to install and the tests that need a missing server are skipped with that reason.
+# Postfix's smtp-sink/smtp-source, imapfilter, swaks, and Chromium for the report screenshot.
+# Needs root; without root it says what to install and the tests that need a missing server
+# are skipped with that reason.
 set -euo pipefail
 need=()
 command -v dovecot >/dev/null 2>&1 || need+=(dovecot-imapd dovecot-lmtpd)
 [ -x /usr/sbin/smtp-sink ] || need+=(postfix)
 command -v imapfilter >/dev/null 2>&1 || need+=(imapfilter)
 command -v swaks >/dev/null 2>&1 || need+=(swaks)
+# headless Chromium screenshots the HTML statistics report (tests/integration/test_report_html.py)
+command -v chromium >/dev/null 2>&1 || need+=(chromium)
 if [ ${#need[@]} -eq 0 ]; then
   exit 0
 fi

@@ -22,13 +22,26 @@ def collect(app: App) -> dict:
         by_state = dict(s.execute(
             select(Message.state, func.count()).group_by(Message.state)).all())
         last = s.scalar(select(func.max(Message.received_at)))
+    from mailproc.daemon import read_state
+
+    daemon = read_state(app)
     return {
         "mailbox": app.settings.mailbox.url,
+        "connection": daemon.get("mailbox", "unknown"),
+        "daemon_running": daemon.get("running", False),
+        "daemon_pid": daemon.get("pid") if daemon.get("running") else None,
         "messages_by_category": by_category,
         "messages_by_state": by_state,
         "review": by_state.get("review", 0) + by_state.get("review-pending", 0),
         "last_message_at": last.isoformat() if last else None,
+        **_health(app),
     }
+
+
+def _health(app: App) -> dict:
+    from mailproc.reports.health import health_fields
+
+    return health_fields(app)
 
 
 def run(args) -> int:
@@ -37,8 +50,16 @@ def run(args) -> int:
         print_json(data)
         return 0
     print(f"mailbox:        {data['mailbox']}")
+    print(f"connection:     {data['connection']}")
     print(f"last message:   {data['last_message_at'] or '-'}")
     print(f"review queue:   {data['review']}")
+    print(f"last processed: {data['last_processed_at'] or '-'}")
+    print(f"to file:        {data['queue']}")
+    print("outbox:         " + ", ".join(f"{k} {v}" for k, v in data["outbox"].items()))
+    print(f"overdue orders: {data['overdue_orders']}")
+    print(f"next digest:    {data['next_runs']['digest'] or '-'}")
+    for m in data["next_runs"]["mailings"]:
+        print(f"next mailing:   {m['at']} {m['mailing']}")
     for k, v in sorted(data["messages_by_category"].items()):
         print(f"category {k or '-'}: {v}")
     for k, v in sorted(data["messages_by_state"].items()):

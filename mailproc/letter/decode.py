@@ -50,13 +50,20 @@ _MSGID = re.compile(r"<[^<>\s]+>")
 _ADDR_SPEC = re.compile(r"[^\s<>()\",;:@]{1,128}@[^\s<>()\",;:@]{1,255}")  # bounded: linear
 
 
-def decode_letter(raw: bytes) -> Letter:
-    """Decode ``raw``; a message that cannot be read still yields a Letter with defects."""
-    content_hash = hashlib.sha256(raw).hexdigest()
+def decode_letter(raw: bytes, *, content_hash: str = "", rebuilt: bool = False) -> Letter:
+    """Decode ``raw``; a message that cannot be read still yields a Letter with defects.
+
+    ``content_hash``: the caller already hashed ``raw`` (or names the letter otherwise, as
+    the partial IMAP path does): it is not hashed a second time. ``rebuilt``: ``raw`` was
+    put together by mailproc itself (mailproc.mailbox.partial), so its MIME delimiters are
+    regular and the multipart fast path is taken whatever its size; the feed parser would
+    compile a fresh boundary regex for every such small message."""
+    content_hash = content_hash or hashlib.sha256(raw).hexdigest()
     try:
         defects: list[str] = []
         tamed = _tame(raw, defects)
-        msg = parse_fast(tamed) or email.message_from_bytes(tamed, policy=POLICY)
+        msg = parse_fast(tamed, 0 if rebuilt else None) \
+            or email.message_from_bytes(tamed, policy=POLICY)
         letter = _Decoder(content_hash).letter(msg, content_hash, len(raw), "", 0, defects)
     except (Exception, RecursionError) as exc:  # noqa: BLE001 - must never stop intake
         letter = Letter(content_hash=content_hash, size=len(raw), message_id=_made_id(content_hash),

@@ -12,9 +12,14 @@ from __future__ import annotations
 import re
 
 from mailproc.orders.matching import fresh_text, state_from_text
-from mailproc.orders.parse import parse_request
+from mailproc.orders.parse import journal_of, pages_of, shelf_of, title_of
 from mailproc.sorting.registry import condition
+from mailproc.sorting.text import Needles, fold
 
+#: what a title or pages cannot do without (parse.py): a digit, an opening quote, an initial
+#: («Г.», _CATALOGUE) or the words «название»/«заглавие» (_TITLE_LABEL, re.I)
+_MAY_CITE = re.compile(r'[\d«"“„]|[А-ЯЁ]\.')
+_TITLE_WORDS = Needles("названи", "заглави", ignorecase=True)
 _ASKS = re.compile(r"фрагмент|копи[юя]|скан|страниц|стр\.|с\.\s*\d", re.I)
 
 
@@ -34,8 +39,19 @@ def _fund_sender(letter, facts) -> bool:
 
 
 def _is_staff(letter, facts) -> bool:
+    """The sender is a department, the ЛОД duty or ЦКО (Directory.staff_addresses, without
+    building that set for every letter: its addresses are all lower case)."""
     directory = facts.directory
-    return directory is not None and letter.sender.email in directory.staff_addresses()
+    if directory is None:
+        return False
+    addr = letter.sender.email
+    if addr != addr.lower():
+        return addr in directory.staff_addresses()
+    if directory.by_address(addr) is not None:
+        return True
+    if directory.lod and addr == directory.lod.lower():
+        return True
+    return bool(directory.cko) and addr == directory.cko.address.lower()
 
 
 @condition("order-request", "Письмо читателя похоже на заказ фрагмента или статьи "
@@ -45,10 +61,21 @@ def order_request(letter, facts) -> bool:
         return False
     if _order_token(facts):
         return True
-    req = parse_request(letter.subject, fresh_text(letter.text))
-    if req.pages and (req.title or req.fund_code or req.journal):
-        return True
-    return bool(req.title and (req.fund_code or _ASKS.search(letter.text + letter.subject)))
+    subject, text = letter.subject, letter.text
+    if not (_MAY_CITE.search(subject) or _MAY_CITE.search(text)
+            or _TITLE_WORDS.in_(fold(subject + "\n" + text))):
+        return False  # no title and no pages can be read: most letters stop here
+    # parse_request's answer to "pages and (title or fund or journal), or title and (fund or
+    # asks for a copy)", reading only the parts that decide it, the cheap ones first
+    whole = f"{letter.subject}\n{fresh_text(letter.text)}"
+    journal = journal_of(whole)
+    journal = journal.group(1).strip() if journal else ""
+    title, _author = title_of(whole, journal)
+    if title:
+        if shelf_of(whole)[1] or pages_of(whole)[0]:
+            return True
+        return bool(_ASKS.search(letter.text + letter.subject))
+    return bool(pages_of(whole)[0]) and bool(journal or shelf_of(whole)[1])
 
 
 @condition("order-reply", "Письмо отдела, хранящего фонд, или дежурного ЛОД о заказе: номер "

@@ -153,8 +153,11 @@ class Sender:
         now = utcnow()
         back, done = [], []
         stats = SendStats()
+        stuck = select(OutboxMessage).where(OutboxMessage.state == "sending")
+        if not self.db.is_sqlite:  # two instances recovering at once: each row by one
+            stuck = stuck.with_for_update(skip_locked=True)
         with self.db.transaction() as s:
-            for row in s.scalars(select(OutboxMessage).where(OutboxMessage.state == "sending")):
+            for row in s.scalars(stuck):
                 expired = row.claimed_at is None or \
                     (now - row.claimed_at).total_seconds() > self.lease
                 if row.id in journals and (expired or self._owner_gone(row.claim)):
@@ -429,21 +432,39 @@ class Sender:
         loop = asyncio.get_running_loop()
         done = 0
         for row_id in ids:
-            with self.db.session() as s:
-                row = s.get(OutboxMessage, row_id)
-                raw = self.raw_of(row)
-            try:
-                await loop.run_in_executor(self._copier, self.source.append, folder, raw,
-                                           ["\\Seen"])
-            except Exception as exc:  # noqa: BLE001 - the mailbox may be down; retry next run
-                log.warning("outbox %d: Sent copy failed (%s); will retry", row_id,
-                            type(exc).__name__)
-                break
+            if self.db.is_sqlite:
+                with self.db.session() as s:
+                    raw = self.raw_of(s.get(OutboxMessage, row_id))
+                if not await self._append_copy(loop, folder, row_id, raw):
+                    break
+                with self.db.transaction() as s:
+                    s.execute(update(OutboxMessage).where(OutboxMessage.id == row_id)
+                              .values(copied=True))
+                done += 1
+                continue
+            # several instances: the row stays locked while its copy is appended, so another
+            # instance's pass skips it instead of appending a second copy
             with self.db.transaction() as s:
-                s.execute(update(OutboxMessage).where(OutboxMessage.id == row_id)
-                          .values(copied=True))
+                row = s.scalar(select(OutboxMessage).where(
+                    OutboxMessage.id == row_id, OutboxMessage.copied.is_(False))
+                    .with_for_update(skip_locked=True))
+                if row is None:
+                    continue
+                if not await self._append_copy(loop, folder, row_id, self.raw_of(row)):
+                    break
+                row.copied = True
             done += 1
         return done
+
+    async def _append_copy(self, loop, folder: str, row_id: int, raw: bytes) -> bool:
+        try:
+            await loop.run_in_executor(self._copier, self.source.append, folder, raw,
+                                       ["\\Seen"])
+            return True
+        except Exception as exc:  # noqa: BLE001 - the mailbox may be down; retry next run
+            log.warning("outbox %d: Sent copy failed (%s); will retry", row_id,
+                        type(exc).__name__)
+            return False
 
     async def run_forever(self, stop: asyncio.Event, interval: float = 5.0) -> None:
         """The daemon's sender task: a pass whenever something may be due, until ``stop``."""

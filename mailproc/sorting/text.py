@@ -23,6 +23,29 @@ def fold(text: str) -> str:
     return text.lower().replace("ё", "е")
 
 
+#: letters re.IGNORECASE takes for another letter although str.lower() keeps them apart: dotless
+#: ı, long ſ, the old Cyrillic variants ᲀ-ᲈ (в д о с т ъ ѣ ꙋ), and U+0307 left by lowering İ
+_CASE_ODD = re.compile("[ıſᲀ-ᲈ\u0307]")
+
+
+class Needles:
+    """A few words of which a condition's regex needs at least one: looking for them in
+    folded text is one literal search, so the condition skips its regexes (and the quoting
+    analysis before them) for the many letters holding none. With ``ignorecase`` (that regex
+    has re.I) text holding a letter re folds differently from str.lower() is let through, so
+    skipping never changes an answer."""
+
+    def __init__(self, *words: str, ignorecase: bool = False):
+        # alternatives that all open with a literal: re scans for their first letters
+        self._words = re.compile("|".join(re.escape(w) for w in words))
+        self._ignorecase = ignorecase
+
+    def in_(self, folded: str) -> bool:
+        if self._words.search(folded) is not None:
+            return True
+        return self._ignorecase and _CASE_ODD.search(folded) is not None
+
+
 @functools.lru_cache(maxsize=65536)
 def stem(word: str) -> str:
     return _STEMMER.stemWord(word)
@@ -33,8 +56,27 @@ def _accepts(candidate: str, key: str) -> bool:
     return got == key or (len(key) >= 5 and got.startswith(key))
 
 
+def _alternative(i: int, stems: list[str]) -> str:
+    """The search pattern for one phrase: group ``k<i>`` holding one group per word."""
+    if not stems or not stems[0]:  # nothing to open with a literal: the plain word boundary
+        body = r"\W+".join(rf"({re.escape(s)}\w*)" for s in stems)
+        return rf"(?P<k{i}>\b{body}\b)"
+    head, rest = stems[0][0], stems[0][1:]
+    body = r"\W+".join([rf"({re.escape(rest)}\w*)"] + [rf"({re.escape(s)}\w*)" for s in stems[1:]])
+    return rf"{re.escape(head)}(?<!\w.)(?P<k{i}>{body}\b)"
+
+
 class KeywordMatcher:
-    """Finds any of several words or phrases in folded text, in any of their forms."""
+    """Finds any of several words or phrases in folded text, in any of their forms.
+
+    Speed (deciding must stay under a tenth of decoding): every alternative of the search
+    pattern opens with the first letter of its first stem as a plain literal, and the word
+    boundary before it is checked by a look-behind right after that letter
+    (``с(?<!\w.)...`` instead of ``\bс...``). Both say "a word starts here" (the letter is
+    itself a word character), so the matches are the same, but a pattern that opens with
+    literals lets the regex engine skip to the positions holding one of those letters instead
+    of trying every alternative at every position (about nine times faster on the corpus).
+    """
 
     def __init__(self, phrases: list[str]):
         self.phrases = [p for p in phrases if p.strip()]
@@ -44,27 +86,27 @@ class KeywordMatcher:
             words = _WORD.findall(fold(phrase))
             stems = [stem(w) for w in words]
             self._stems.append(stems)
-            body = r"\W+".join(rf"({re.escape(s)}\w*)" for s in stems)
-            parts.append(rf"(?P<k{i}>\b{body}\b)")
-        self._groups = []
+            parts.append(_alternative(i, stems))
+        self._phrase_of: dict[int, int] = {}
         self.pattern = re.compile("|".join(parts)) if parts else None
         if self.pattern is not None:
             index = self.pattern.groupindex
-            self._groups = [index[f"k{i}"] for i in range(len(self.phrases))]
+            self._phrase_of = {index[f"k{i}"]: i for i in range(len(self.phrases))}
 
     def find(self, folded: str) -> str | None:
         """The first keyword found in ``folded`` text (already passed through fold())."""
-        if self.pattern is None:
+        if self.pattern is None or not folded:
             return None
         for m in self.pattern.finditer(folded):
-            for i, first in enumerate(self._groups):
-                if m.group(first) is None:
-                    continue
-                stems = self._stems[i]
-                words = [m.group(first + 1 + j) for j in range(len(stems))]
-                if all(_accepts(w, s) for w, s in zip(words, stems)):
-                    return self.phrases[i]
-                break
+            # the alternative that matched: its named group closes last (re's lastindex)
+            first = m.lastindex
+            i = self._phrase_of[first]
+            stems = self._stems[i]
+            words = [m.group(first + 1 + j) for j in range(len(stems))]
+            if stems and stems[0]:
+                words[0] = stems[0][0] + words[0]  # the opening letter stands outside the group
+            if all(_accepts(w, s) for w, s in zip(words, stems)):
+                return self.phrases[i]
         return None
 
     def __repr__(self) -> str:

@@ -25,7 +25,26 @@ def alembic_config(db=None) -> Config:
 
 
 def upgrade(db, revision: str = "heads") -> None:
-    """Bring the schema to the newest revision; a no-op when it is already there."""
+    """Bring the schema to the newest revision; a no-op when it is already there.
+
+    On PostgreSQL several instances may start together: the check and the upgrade run under
+    a session advisory lock, so one migrates and the others wait, then find nothing to do."""
+    if db.engine.dialect.name == "postgresql":
+        from mailproc.cluster import lock_key  # noqa: PLC0415
+
+        with db.engine.connect() as lock:
+            lock.exec_driver_sql("SELECT pg_advisory_lock(%s)" % lock_key("migrate"))
+            lock.commit()
+            try:
+                _upgrade(db, revision)
+            finally:
+                lock.exec_driver_sql("SELECT pg_advisory_unlock(%s)" % lock_key("migrate"))
+                lock.commit()
+        return
+    _upgrade(db, revision)
+
+
+def _upgrade(db, revision: str) -> None:
     cfg = alembic_config(db)
     script = ScriptDirectory.from_config(cfg)
     with db.engine.connect() as conn:

@@ -1,0 +1,94 @@
+"""Fetching the next batch on a second connection while the current one is processed
+(mailproc.mailbox.prefetch) against a real Dovecot: every message once, in one folder,
+messages expunged meanwhile skipped, and nothing left open after a pass or an early stop."""
+
+from __future__ import annotations
+
+import pytest
+from sqlalchemy import select
+
+from mailproc.intake import Intake
+from mailproc.mailbox.imap import ImapSource
+from mailproc.sorting.decision import Decision
+from mailproc.store import open_database
+from mailproc.store.models import Message
+from tests.bench.corpus import realistic_message
+from tests.servers.mailproc import message_ids_by_folder, sample_letter
+
+pytestmark = pytest.mark.integration
+
+
+@pytest.fixture
+def box(dovecot, tmp_path):
+    """(source, db): a source fetching 2 messages a batch, so the fetcher works ahead."""
+    src = ImapSource(dovecot.host, dovecot.port, dovecot.user, dovecot.password, fetch_batch=2)
+    src.open()
+    database = open_database(f"sqlite:///{tmp_path}/t.sqlite3")
+    yield src, database
+    database.dispose()
+    src.close()
+
+
+def make_intake(db, source, tmp_path, should_stop=None):
+    def decide(_letter):
+        return Decision(category="question", rule="test", folder="Обработанные")
+
+    # big ones (the corpus has 0.1-2 MB attachments) take the partial path
+    return Intake(db, source, review_folder="На разбор", spool_dir=tmp_path / "spool",
+                  max_size=10_000_000, decide=decide, should_stop=should_stop,
+                  partial_above=64 * 1024)
+
+
+def connections(dovecot) -> int:
+    out = dovecot.doveadm("who", "-1")
+    return sum(1 for line in out.splitlines()[1:] if dovecot.user in line)
+
+
+def fill(dovecot, small: int = 5, big: int = 3) -> list[str]:
+    raws = [sample_letter(i, "p") for i in range(small)]
+    raws += [realistic_message(i) for i in range(1, big + 1)]
+    for raw in raws:
+        dovecot.deliver(raw)
+    return raws
+
+
+def test_several_batches_each_message_once_in_one_folder(dovecot, box, tmp_path):
+    source, db = box
+    fill(dovecot)
+    refs = source.list_uids()
+    librarian = dovecot.client()
+    librarian.select_folder("INBOX")
+    librarian.delete_messages([int(refs[5].uid)])  # in the third batch, fetched ahead
+    librarian.uid_expunge([int(refs[5].uid)])
+    librarian.logout()
+    stats = make_intake(db, source, tmp_path).process_refs(refs)
+    assert (stats.processed, stats.vanished, stats.review) == (7, 1, 0)
+    assert dovecot.count("INBOX") == 0
+    filed = message_ids_by_folder(dovecot)["Обработанные"]
+    assert len(filed) == len(set(filed)) == 7
+    with db.session() as s:
+        rows = list(s.scalars(select(Message)))
+    assert sorted(r.message_id for r in rows) == sorted(filed)
+    assert {r.state for r in rows} == {"done"} and all(r.folder_uid for r in rows)
+    assert connections(dovecot) == 1  # the fetcher's connection is closed again
+
+
+def test_an_early_stop_files_what_was_decided_and_leaves_the_rest(dovecot, box, tmp_path):
+    source, db = box
+    fill(dovecot)
+    done = []
+
+    def should_stop():
+        return len(done) >= 3
+
+    intake = make_intake(db, source, tmp_path, should_stop=should_stop)
+    intake.on_processed = lambda row, _letter, _decision: done.append(row.id)
+    stats = intake.run_once()
+    assert stats.processed == 3
+    assert dovecot.count("INBOX") == 5 and dovecot.count("Обработанные") == 3
+    assert connections(dovecot) == 1
+    # the next pass takes the rest, nothing twice
+    stats = make_intake(db, source, tmp_path).run_once()
+    assert stats.processed == 5 and stats.skipped == 0
+    with db.session() as s:
+        assert len(list(s.scalars(select(Message.id)))) == 8

@@ -1,0 +1,144 @@
+"""A mailproc installation pointed at a test Dovecot: settings file, environment, data folder,
+and helpers that run the real ``mailproc`` command (tests, drills and benchmarks share it)."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+from tests.servers.dovecot import DovecotServer
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+class MailprocSetup:
+    """One mailproc installation pointed at a Dovecot: config file, env, data folder."""
+
+    def __init__(self, root: Path, server: DovecotServer, **mailbox):
+        self.root = root
+        self.server = server
+        self.data = root / "data"
+        self.rules = root / "rules"
+        self.rules.mkdir(parents=True, exist_ok=True)
+        self.config = root / "mailproc.toml"
+        extra = "".join(f"{k} = {_toml(v)}\n" for k, v in mailbox.items())
+        self.config.write_text(
+            "[mailbox]\n"
+            f'url = "{server.url}"\n'
+            f"{extra}"
+            "[database]\n"
+            f'url = "sqlite:///{root}/mailproc.sqlite3"\n'
+            "[paths]\n"
+            f'data = "{self.data}"\n'
+            f'rules = "{self.rules}"\n'
+            "[log]\n"
+            'format = "text"\n', encoding="utf-8")
+        self.env = {**os.environ, "MAILPROC_CONFIG": str(self.config),
+                    "MAILPROC_MAILBOX_PASSWORD": server.password,
+                    "PYTHONUNBUFFERED": "1"}
+
+    def settings(self):
+        from mailproc.config import load_settings
+
+        return load_settings(str(self.config), environ=self.env)
+
+    def app(self):
+        from mailproc.app import App
+
+        return App(self.settings())
+
+    def command(self, *args: str, timeout: float = 120) -> subprocess.CompletedProcess:
+        return subprocess.run([sys.executable, "-m", "mailproc", *args], env=self.env,
+                              cwd=self.root, capture_output=True, text=True, timeout=timeout)
+
+    def spawn(self, *args: str, log_name: str = "daemon.log") -> subprocess.Popen:
+        log = open(self.root / log_name, "ab")
+        return subprocess.Popen([sys.executable, "-m", "mailproc", *args], env=self.env,
+                                cwd=self.root, stdout=log, stderr=subprocess.STDOUT)
+
+    @property
+    def db_file(self) -> Path:
+        return self.root / "mailproc.sqlite3"
+
+    def sql(self, query: str, *params) -> list[tuple]:
+        """A read-only query on the database, safe while a daemon writes (WAL)."""
+        import sqlite3
+
+        if not self.db_file.exists():
+            return []
+        con = sqlite3.connect(f"file:{self.db_file}?mode=ro", uri=True, timeout=30)
+        try:
+            return con.execute(query, params).fetchall()
+        except sqlite3.OperationalError:  # tables not created yet
+            return []
+        finally:
+            con.close()
+
+    def daemon_state(self) -> dict:
+        import json
+
+        try:
+            return json.loads((self.data / "run" / "daemon.json").read_text())
+        except (OSError, ValueError):
+            return {}
+
+    def rows(self):
+        from sqlalchemy import select
+
+        from mailproc.store.models import Message
+
+        app = self.app()
+        with app.db.session() as s:
+            rows = list(s.scalars(select(Message).order_by(Message.id)))
+        app.db.dispose()
+        return rows
+
+
+def _toml(v) -> str:
+    if isinstance(v, bool):
+        return "true" if v else "false"
+    if isinstance(v, (int, float)):
+        return str(v)
+    return '"' + str(v).replace('"', '\\"') + '"'
+
+
+def sample_letter(i: int, tag: str = "t", subject: str = "вопрос") -> bytes:
+    """A small reader's letter with Message-ID ``<{tag}{i}@example.org>``."""
+    return (f"From: Reader <reader{i}@example.org>\r\nTo: personbibl@nlrs.example\r\n"
+            f"Subject: {subject} {i}\r\nMessage-ID: <{tag}{i}@example.org>\r\n"
+            f"Content-Type: text/plain; charset=utf-8\r\n\r\nТекст {i}\r\n").encode()
+
+
+def message_ids_by_folder(server: DovecotServer) -> dict[str, list[str]]:
+    """Every folder's Message-IDs (header fetch only), to check "in exactly one folder"."""
+    c = server.client()
+    out: dict[str, list[str]] = {}
+    try:
+        for _flags, _sep, name in c.list_folders():
+            c.select_folder(name, readonly=True)
+            uids = c.search("ALL")
+            ids = []
+            for i in range(0, len(uids), 500):
+                data = c.fetch(uids[i:i + 500], [b"BODY.PEEK[HEADER.FIELDS (MESSAGE-ID)]"])
+                for item in data.values():
+                    raw = item.get(b"BODY[HEADER.FIELDS (MESSAGE-ID)]", b"")
+                    ids.append(raw.decode("ascii", "replace").partition(":")[2].strip())
+            out[name] = ids
+    finally:
+        c.logout()
+    return out
+
+
+def wait_for(predicate, timeout: float = 30.0, interval: float = 0.05):
+    """Poll until ``predicate()`` is truthy; returns its value, or raises TimeoutError."""
+    deadline = time.monotonic() + timeout
+    while True:
+        value = predicate()
+        if value:
+            return value
+        if time.monotonic() > deadline:
+            raise TimeoutError(f"condition not met within {timeout} s")
+        time.sleep(interval)
