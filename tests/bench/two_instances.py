@@ -33,6 +33,26 @@ from tests.servers.mailproc import wait_for  # noqa: E402
 TARGET = 1.6
 
 
+def cpu_seconds(pid: int) -> float:
+    """User plus system CPU time of a process (all its threads), from /proc."""
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except OSError:
+        return 0.0
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def machine() -> list[int]:
+    return [int(x) for x in Path("/proc/stat").read_text().splitlines()[0].split()[1:]]
+
+
+def machine_busy(before: list[int], after: list[int]) -> float:
+    """Share of all cores busy between two /proc/stat samples (idle + iowait are not)."""
+    delta = [b - a for a, b in zip(before, after)]
+    total = sum(delta) or 1
+    return 1 - (delta[3] + delta[4]) / total
+
+
 def measure(workdir: Path, instances: int, mailboxes: int, messages: int) -> float:
     """Messages per second for ``instances`` on ``mailboxes`` (each with ``messages``)."""
     import psycopg
@@ -78,10 +98,17 @@ def measure(workdir: Path, instances: int, mailboxes: int, messages: int) -> flo
         total = mailboxes * messages
         for b, server in enumerate(servers):
             server.deliver_many(letter(b, i) for i in range(messages))
-        start = time.monotonic()
+        start, cpu0, box0 = time.monotonic(), sum(cpu_seconds(p.pid) for p in procs), machine()
         wait_for(lambda: con.execute("SELECT count(*) FROM messages WHERE state = 'done'")
                  .fetchone()[0] >= total, timeout=1800, interval=0.1)
-        return total / (time.monotonic() - start)
+        wall = time.monotonic() - start
+        cpu = sum(cpu_seconds(p.pid) for p in procs) - cpu0
+        busy = machine_busy(box0, machine())
+        print(f"  {instances} instance(s), {mailboxes} mailbox(es): {total / wall:.1f} "
+              f"messages/s, mailproc CPU {cpu / total * 1000:.1f} ms a message, "
+              f"{cpu / wall:.2f} cores busy in mailproc, machine {busy:.0%} busy, load "
+              f"{os.getloadavg()[0]:.1f}")
+        return total / wall
     finally:
         for p in procs:
             p.send_signal(signal.SIGTERM)
