@@ -24,7 +24,29 @@ COMMAND_MODULES = [
 ]
 
 
-def build_parser() -> argparse.ArgumentParser:
+#: commands whose parser lives in a module of another name
+COMMAND_ALIASES = {"restore": "backup"}
+
+
+def _modules_for(argv: list[str] | None) -> list[str]:
+    """Only the module of the command being run, so a cron ``run --once`` does not import
+    every command's dependencies (half of its start-up time); all of them for --help or an
+    unknown command, so argparse can list them and suggest."""
+    args = list(sys.argv[1:] if argv is None else argv)
+    i = 0
+    while i < len(args):
+        word = args[i]
+        if word in ("--config", "--mailbox"):
+            i += 2
+            continue
+        if word.startswith("-"):
+            break
+        name = COMMAND_ALIASES.get(word, word)
+        return [name] if name in COMMAND_MODULES else COMMAND_MODULES
+    return COMMAND_MODULES
+
+
+def build_parser(argv: list[str] | None = None) -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="mailproc",
         description="Mail processor for the personal librarian mailbox.",
@@ -35,13 +57,14 @@ def build_parser() -> argparse.ArgumentParser:
                         help="act on this mailbox of [mailboxes.*] (default: the first)")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
     sub.required = True
-    for name in COMMAND_MODULES:
+    for name in _modules_for(argv) if argv is not None else COMMAND_MODULES:
         importlib.import_module(f"mailproc.commands.{name}").register(sub)
     return parser
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = build_parser()
+    argv = sys.argv[1:] if argv is None else argv
+    parser = build_parser(argv)
     args = parser.parse_args(argv)
     try:
         return int(args.func(args) or 0)
