@@ -1,7 +1,7 @@
 """outreach: organisations, contacts, consent events, groups, pending imports, mailing issues and the per-recipient log
 
 Revision ID: 0003_outreach
-Revises: 0001
+Revises: 0002_outbox
 Create Date: 2026-11-26 12:46:53.735248
 """
 from alembic import op
@@ -10,7 +10,7 @@ import mailproc.store.base
 
 
 revision = '0003_outreach'
-down_revision = '0001'
+down_revision = '0002_outbox'
 branch_labels = None
 depends_on = None
 

@@ -1,7 +1,7 @@
 """registrations: cases, documents, consent register, audit
 
 Revision ID: 0004_registrations
-Revises: 0001
+Revises: 0003_outreach
 Documents themselves are never in the database: only their kind, size and hash; the bytes sit
 encrypted under the vault folder (mailproc.registrations.vault).
 """
@@ -11,7 +11,7 @@ import mailproc.store.base
 
 
 revision = '0004_registrations'
-down_revision = '0001'
+down_revision = '0003_outreach'
 branch_labels = None
 depends_on = None
 

@@ -1,7 +1,7 @@
 """orders: fragment and article orders, their events and the Message-IDs sent for them
 
 Revision ID: 0005_orders
-Revises: 0001
+Revises: 0004_registrations
 Tokens come from the ``counters`` table (mailproc.store.counters), created by 0006_questions.
 """
 from alembic import op
@@ -10,7 +10,7 @@ import mailproc.store.base
 
 
 revision = '0005_orders'
-down_revision = '0001'
+down_revision = '0004_registrations'
 branch_labels = None
 depends_on = None
 

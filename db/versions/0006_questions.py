@@ -1,7 +1,7 @@
 """questions: cases, thread, drafts, information needs, counters
 
 Revision ID: 0006_questions
-Revises: 0001
+Revises: 0005_orders
 Create Date: 2026-11-26 12:45:16.211680
 """
 from alembic import op
@@ -10,7 +10,7 @@ import mailproc.store.base
 
 
 revision = '0006_questions'
-down_revision = '0001'
+down_revision = '0005_orders'
 branch_labels = None
 depends_on = None
 

@@ -1,7 +1,7 @@
 """cluster: job_runs (one run of a scheduled job per period across instances)
 
 Revision ID: 0007_cluster
-Revises: 0001
+Revises: 0006_questions
 Create Date: 2026-11-26 13:50:00
 """
 from alembic import op
@@ -10,7 +10,7 @@ import mailproc.store.base
 
 
 revision = '0007_cluster'
-down_revision = '0001'
+down_revision = '0006_questions'
 branch_labels = None
 depends_on = None
 
