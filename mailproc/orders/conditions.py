@@ -13,8 +13,9 @@ import re
 
 from mailproc.orders.matching import fresh_text, state_from_text
 from mailproc.orders.parse import journal_of, pages_of, shelf_of, title_of
+from mailproc.sorting.conditions import folded_words
 from mailproc.sorting.registry import condition
-from mailproc.sorting.text import Needles, fold
+from mailproc.sorting.text import Needles
 
 #: what a title or pages cannot do without (parse.py): a digit, an opening quote, an initial
 #: («Г.», _CATALOGUE) or the words «название»/«заглавие» (_TITLE_LABEL, re.I)
@@ -63,7 +64,7 @@ def order_request(letter, facts) -> bool:
         return True
     subject, text = letter.subject, letter.text
     if not (_MAY_CITE.search(subject) or _MAY_CITE.search(text)
-            or _TITLE_WORDS.in_(fold(subject + "\n" + text))):
+            or _TITLE_WORDS.in_(folded_words(letter, facts))):
         return False  # no title and no pages can be read: most letters stop here
     # parse_request's answer to "pages and (title or fund or journal), or title and (fund or
     # asks for a copy)", reading only the parts that decide it, the cheap ones first

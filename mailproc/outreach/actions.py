@@ -6,7 +6,8 @@ from mailproc.errors import MessageError
 from mailproc.outreach import proposals
 from mailproc.outreach.unsubscribe import find_contact, recognise, unsubscribe
 from mailproc.sorting.registry import action, condition
-from mailproc.sorting.text import Needles, fold
+from mailproc.sorting.conditions import folded_words
+from mailproc.sorting.text import Needles
 
 #: a word every unsubscribe request holds (unsubscribe.py's _MAILTO_SUBJECT and _WORDS)
 _UNSUBSCRIBE_WORDS = Needles("unsubscribe", "отпи", "исключите", "присылайте", "больше",
@@ -17,8 +18,7 @@ _UNSUBSCRIBE_WORDS = Needles("unsubscribe", "отпи", "исключите", "�
            "Просьба отписаться от рассылок: письмо по ссылке List-Unsubscribe или ответ "
            "со словом «отписаться»")
 def unsubscribe_request(letter, facts) -> bool:
-    folded = fold(letter.subject or "") + "\n" + fold(letter.text or "")
-    if not _UNSUBSCRIBE_WORDS.in_(folded):
+    if not _UNSUBSCRIBE_WORDS.in_(folded_words(letter, facts)):
         return False  # most mail: no regex run (deciding stays cheap next to decoding)
     request = recognise(letter)
     if request is None:

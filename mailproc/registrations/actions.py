@@ -22,7 +22,8 @@ from mailproc.registrations.intake import take_documents
 from mailproc.registrations.retention import withdraw
 from mailproc.registrations.texts import asks_withdrawal
 from mailproc.sorting.registry import action, condition
-from mailproc.sorting.text import Needles, fold
+from mailproc.sorting.conditions import folded_words
+from mailproc.sorting.text import Needles
 
 #: a word every withdrawal holds (texts.py's _WITHDRAW, which reads folded text)
 _WITHDRAW_WORDS = Needles("отзыв", "отозва", "аннулир", "удалит", "уничтож", "withdraw")
@@ -32,9 +33,9 @@ _WITHDRAW_WORDS = Needles("отзыв", "отозва", "аннулир", "уд�
            "Читатель отзывает согласие на обработку персональных данных или просит удалить "
            "свои данные (цитата нашего письма не считается)")
 def asks_consent_withdrawal(letter, facts) -> bool:
-    text = letter.subject + "\n" + letter.text
     # most mail names none of the words: skip reading the own text and the regex
-    return _WITHDRAW_WORDS.in_(fold(text)) and asks_withdrawal(text)
+    return (_WITHDRAW_WORDS.in_(folded_words(letter, facts))
+            and asks_withdrawal(letter.subject + "\n" + letter.text))
 
 
 @action("take-registration-documents",

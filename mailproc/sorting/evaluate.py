@@ -8,13 +8,16 @@ for every rule tried, the conditions that hit and missed: "why did this go there
 Deciding must stay cheap next to decoding (issue 4: under 10% of it), so the condition trees are
 compiled once per rule set into plain closures, and a condition written the same way in several
 rules («not: automatic», «sender-department», «sender-address: сотрудники» open most of the
-shipped rules) is computed once per letter: conditions are pure functions of (letter, facts), so
-a per-letter memo cannot change an answer, only skip repeating it. The trace is the same as
-``Node.test`` writes (rules.py), hit for hit.
+shipped rules) is computed once per letter, and so is a group written the same way in several
+rules («not: any: [sender-department, sender-address: сотрудники]»), whose hits and misses are
+then copied into the trace. Conditions are pure functions of (letter, facts), so a per-letter
+memo cannot change an answer, only skip repeating it. The trace is the same as ``Node.test``
+writes (rules.py), hit for hit.
 """
 
 from __future__ import annotations
 
+import operator
 import re
 from collections.abc import Callable
 
@@ -59,45 +62,86 @@ def decide(ruleset: RuleSet, letter, facts) -> Decision:
 
 
 def _plan(ruleset: RuleSet) -> list:
-    """[(rule, compiled test or None)], built on first use and kept on the rule set (rebuilt
-    when its list of rules is replaced)."""
+    """[(rule, compiled test or None)], built on first use and kept on the rule set; built
+    again when its rules are replaced (a rule's conditions are read when it is compiled)."""
     cached = ruleset.__dict__.get("_compiled")
-    if cached is not None and cached[0] is ruleset.rules and len(cached[1]) == len(ruleset.rules):
+    rules = ruleset.rules
+    if (cached is not None and len(cached[0]) == len(rules)
+            and all(map(operator.is_, cached[0], rules))):
         return cached[1]
-    shared = _shared_keys(rule.when for rule in ruleset.rules)
+    shared = _shared_keys(rule.when for rule in rules)
     plan = [(rule, None if rule.when is None else compile_node(rule.when, shared))
-            for rule in ruleset.rules]
-    ruleset.__dict__["_compiled"] = (ruleset.rules, plan)
+            for rule in rules]
+    ruleset.__dict__["_compiled"] = (tuple(rules), plan)
     return plan
 
 
-def _leaves(node: Node):
-    if type(node) is Leaf:
-        yield node
-    elif type(node) is All or type(node) is Any_:
+def _nodes(node: Node):
+    yield node
+    if type(node) is All or type(node) is Any_:
         for item in node.items:
-            yield from _leaves(item)
+            yield from _nodes(item)
     elif type(node) is Not:
-        yield from _leaves(node.item)
+        yield from _nodes(node.item)
 
 
 def _shared_keys(trees) -> frozenset:
-    """Memo keys of the conditions written more than once: only those are worth memoising."""
+    """Keys of the conditions and groups written more than once (``_key``): only those are
+    worth memoising."""
     seen: set = set()
     shared: set = set()
     for tree in trees:
-        for leaf in _leaves(tree) if tree is not None else ():
-            key = _memo_key(leaf)
+        for node in _nodes(tree) if tree is not None else ():
+            key = _key(node)
             (shared if key in seen else seen).add(key)
     return frozenset(shared)
 
 
-def compile_node(node: Node, shared: frozenset = frozenset()) -> Test:
-    """One condition tree as nested closures that append to hits/misses like ``Node.test``;
-    leaves whose memo key is in ``shared`` are computed once per letter."""
+def _key(node: Node) -> tuple:
+    """Equal for nodes that compute the same thing: a leaf by its function and arguments (its
+    answer before negation), a group by its kind, items and labels (its answer and trace)."""
     kind = type(node)
     if kind is Leaf:
+        return _memo_key(node)
+    if kind is All or kind is Any_:
+        return (kind.__name__, tuple(_trace_key(item) for item in node.items))
+    if kind is Not:
+        return ("Not", _trace_key(node.item))
+    return ("node", id(node))
+
+
+def _trace_key(node: Node) -> tuple:
+    if type(node) is Leaf:
+        return ("Leaf", _memo_key(node), node.label, bool(node.negate))
+    return _key(node)
+
+
+def compile_node(node: Node, shared: frozenset = frozenset()) -> Test:
+    """One condition tree as nested closures that append to hits/misses like ``Node.test``;
+    conditions and groups whose key is in ``shared`` are computed once per letter."""
+    if type(node) is Leaf:
         return _leaf(node, shared)
+    test = _group(node, shared)
+    key = _key(node)
+    if key not in shared or (type(node) is Not and type(node.item) is Leaf):
+        return test  # once, or a turned leaf whose answer is memoised already
+
+    def memoised_group(letter, facts, memo, hits, misses) -> bool:
+        got = memo.get(key)
+        if got is None:
+            own_hits: list[str] = []
+            own_misses: list[str] = []
+            got = memo[key] = (test(letter, facts, memo, own_hits, own_misses), own_hits,
+                               own_misses)
+        hits.extend(got[1])
+        misses.extend(got[2])
+        return got[0]
+
+    return memoised_group
+
+
+def _group(node: Node, shared: frozenset) -> Test:
+    kind = type(node)
     if kind is All or kind is Any_:
         items = tuple(compile_node(item, shared) for item in node.items)
         want = kind is Any_  # All stops at the first miss, Any at the first hit
@@ -109,6 +153,8 @@ def compile_node(node: Node, shared: frozenset = frozenset()) -> Test:
             return not want
 
         return group
+    if kind is Not and type(node.item) is Leaf:  # «not: automatic»: the leaf turned round
+        return _leaf(node.item, shared, shown=f"не ({node.item.label})", turned=True)
     if kind is Not:
         inner = compile_node(node.item, shared)
 
@@ -123,11 +169,13 @@ def compile_node(node: Node, shared: frozenset = frozenset()) -> Test:
             return ok
 
         return negation
-    return lambda letter, facts, memo, hits, misses: node.test(letter, facts, hits, misses)
+    return lambda letter, facts, memo, hits, misses: bool(node.test(letter, facts, hits, misses))
 
 
-def _leaf(node: Leaf, shared: frozenset) -> Test:
-    func, args, label, negate = node.func, node.args, node.label, bool(node.negate)
+def _leaf(node: Leaf, shared: frozenset, shown: str | None = None, turned: bool = False) -> Test:
+    """A condition; ``turned``: under «not», which then shows as ``shown`` («не (...)»)."""
+    func, args, label = node.func, node.args, node.label if shown is None else shown
+    negate = bool(node.negate) is not turned
     key = _memo_key(node)
     if key in shared:
         def memoised(letter, facts, memo, hits, misses) -> bool:
@@ -157,10 +205,7 @@ def _leaf(node: Leaf, shared: frozenset) -> Test:
 
 def _memo_key(node: Leaf) -> tuple:
     """Equal for leaves that compute the same thing (same function, equal arguments)."""
-    try:
-        return (node.func, tuple(sorted((k, _frozen(v)) for k, v in node.args.items())))
-    except TypeError:  # an argument we cannot compare: this leaf is memoised on its own
-        return (node.func, id(node))
+    return (node.func, tuple(sorted((k, _frozen(v)) for k, v in node.args.items())))
 
 
 def _frozen(value):

@@ -5,6 +5,10 @@ stemmed once when the rules load (Snowball's Russian stemmer), and a letter is s
 regex per keyword list for words starting with a stem; each candidate word is then stemmed
 itself and accepted when its stem is the keyword's stem or, for stems of five letters or more,
 extends it («регистрац» finds «регистрационные», but «стат» does not find «статус»).
+
+The whole text is searched, however long: a letter's decoding costs as much per kilobyte as
+these scans, so a long letter does not tip deciding over its tenth of decoding, and cutting the
+text would change where a long letter goes.
 """
 
 from __future__ import annotations
@@ -67,7 +71,7 @@ def _alternative(i: int, stems: list[str]) -> str:
 
 
 class KeywordMatcher:
-    """Finds any of several words or phrases in folded text, in any of their forms.
+    r"""Finds any of several words or phrases in folded text, in any of their forms.
 
     Speed (deciding must stay under a tenth of decoding): every alternative of the search
     pattern opens with the first letter of its first stem as a plain literal, and the word
