@@ -126,13 +126,11 @@ def reload_rules(app) -> None:
 class IntakeWorker:
     """Owns one mailbox's intake connection; every method runs in its worker thread."""
 
-    def __init__(self, app, stop: threading.Event, name: str = "default",
-                 shared: bool = False, first: bool = True):
+    def __init__(self, app, stop: threading.Event, name: str = "default"):
         from mailproc.mailbox.imap import Backoff
 
         self.app = app
         self.name = name
-        self.shared, self.first = shared, first  # several mailboxes; see mailproc.jobs
         self.stop = stop
         self.source = app.source()
         self.intake = None
@@ -161,10 +159,10 @@ class IntakeWorker:
             due = time.monotonic() - self.hooks_at >= self.app.settings.jobs.hooks_every
             if (busy or due) and not self.stop.is_set():
                 self.hooks_at = time.monotonic()
-                jobs.after_intake(self.app, self.source, shared=self.shared, first=self.first)
+                jobs.after_intake(self.app, self.source)
                 if deliver:
                     deliver_outbox(self.app, self.source)
-                jobs.after_outbox(self.app, self.source, shared=self.shared)
+                jobs.after_outbox(self.app, self.source)
             return True
         except SourceUnavailable as exc:
             self.source.close()
@@ -202,7 +200,6 @@ class MailboxRunner:
         self.settled = asyncio.Event()  # connected here, or known to be held elsewhere
         self.taken_at: float | None = None
         self.give_up = False  # set by the rebalancer: hand this mailbox to another instance
-        self.first = True  # the installation's first mailbox (see mailproc.jobs)
 
     def _try_take(self) -> bool:
         """Take the lease if free and this instance holds less than its fair share."""
@@ -249,7 +246,7 @@ class MailboxRunner:
         executor = concurrent.futures.ThreadPoolExecutor(
             max_workers=1, thread_name_prefix=f"intake-{self.name}")
         worker = await loop.run_in_executor(executor, IntakeWorker, self.app, box_stop,
-                                            self.name, self.total > 1, self.first)
+                                            self.name)
         watcher = None
         if hasattr(worker.source, "clone"):
             from mailproc.mailbox.imap import IdleWatcher
@@ -370,8 +367,6 @@ async def _main(app) -> int:
     runners = [MailboxRunner(name, box_app, leases, stop, total=len(apps),
                              first_delay=((i - slot) % len(apps)) * min(0.5, retry / 2))
                for i, (name, box_app) in enumerate(apps.items())]
-    for runner in runners[1:]:
-        runner.first = False
 
     def request_stop() -> None:
         if not stop.is_set():

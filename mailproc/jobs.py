@@ -240,40 +240,24 @@ def run_due(app, now: datetime | None = None) -> dict[str, str]:
 # Post-intake hooks (per mailbox, with its connection)
 
 
-def after_intake(app, source, now: datetime | None = None, *, shared: bool = False,
-                 first: bool = True) -> None:
+def after_intake(app, source, now: datetime | None = None) -> None:
     """The questions sync: Sent scanned for librarians' answers, drafts appended, late
     departments reminded. Before the outbox pass, so its reminders go out in that pass.
-
-    ``shared``: the installation has several mailboxes. Question drafts are not yet scoped to
-    a mailbox (mailproc.questions.drafts appends every pending one), so they are appended
-    only by the first mailbox; the others only look for librarians' answers in their Sent."""
-    if shared and not first:
-        _hook("questions-sent-scan", _questions_scan, app, source, now)
-        return
+    Drafts are scoped to the mailbox the reader wrote to (mailproc.questions.drafts)."""
     _hook("questions-sync", _questions_sync, app, source, now)
 
 
-def after_outbox(app, source, now: datetime | None = None, *, shared: bool = False) -> None:
-    """The registrations tidy: originals of handed cases removed, hand-off copies shredded
-    once the sender has finished with them.
-
-    ``shared``: with several mailboxes the originals are left in place, because
-    mailproc.registrations.originals does not yet check which mailbox a message row belongs
-    to, and removing a UID in the wrong mailbox would delete someone else's mail."""
-    _hook("registrations-tidy", _registrations_tidy, app, None if shared else source, now)
+def after_outbox(app, source, now: datetime | None = None) -> None:
+    """The registrations tidy: originals of handed cases removed from their own mailbox
+    (mailproc.registrations.originals checks the row's mailbox), hand-off copies shredded
+    once the sender has finished with them."""
+    _hook("registrations-tidy", _registrations_tidy, app, source, now)
 
 
 def _questions_sync(app, source, now):
     from mailproc.questions.watch import sync  # noqa: PLC0415
 
     return sync(app, source, now)
-
-
-def _questions_scan(app, source, now):
-    from mailproc.questions.watch import scan_sent  # noqa: PLC0415
-
-    return {"closed_by_librarians": scan_sent(app, source, now)}
 
 
 def _registrations_tidy(app, source, now):

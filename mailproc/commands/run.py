@@ -98,8 +98,7 @@ def run_once(app, now: datetime | None = None) -> int:
             source.open()
             opened.append((box, source))
             stats = box.intake(source).run_once()
-            jobs.after_intake(box, source, shared=len(apps) > 1,
-                              first=name == next(iter(apps)))
+            jobs.after_intake(box, source)
             prefix = f"{name}: " if len(apps) > 1 else ""
             print(f"{prefix}processed {stats.processed}, review {stats.review}, "
                   f"recovered {stats.recovered}, rematched {stats.rematched}, "
@@ -109,7 +108,7 @@ def run_once(app, now: datetime | None = None) -> int:
             print("jobs run: " + ", ".join(ran))
         _deliver(app, SentRouter([box for box, _ in opened] or list(apps.values())))
         for box, source in opened:
-            jobs.after_outbox(box, source, shared=len(apps) > 1)
+            jobs.after_outbox(box, source)
     finally:
         for _box, source in opened:
             source.close()

@@ -23,6 +23,7 @@ from sqlalchemy import select
 
 from mailproc.questions.models import PendingDraft, QuestionCase
 from mailproc.store.base import utcnow
+from mailproc.store.models import Message
 
 log = logging.getLogger("mailproc.questions")
 
@@ -57,8 +58,14 @@ def append_pending(db, source, settings) -> int:
     """
     folder = settings.mailbox.drafts_folder
     with db.session() as s:
+        # Only drafts answering mail of this mailbox: with several mailboxes each proposal
+        # belongs in the Drafts of the mailbox the reader wrote to.
         pending = [(d.id, d.message_id, d.case_id) for d in s.scalars(
-            select(PendingDraft).where(PendingDraft.state == "pending").order_by(PendingDraft.id))]
+            select(PendingDraft)
+            .join(QuestionCase, PendingDraft.case_id == QuestionCase.id)
+            .join(Message, QuestionCase.message_pk == Message.id)
+            .where(PendingDraft.state == "pending", Message.mailbox == source.name)
+            .order_by(PendingDraft.id))]
     appended = 0
     for draft_id, message_id, case_id in pending:
         with db.transaction() as s:

@@ -64,6 +64,8 @@ def remove_originals(app, source, now: datetime | None = None) -> int:
             row = s.get(Message, message_pk)
             if row is None or row.state not in ("done", "review"):
                 continue  # not filed yet: the next run takes it
+            if row.mailbox != source.name:
+                continue  # another mailbox's message: its own pass removes it
             uid, folder = row.folder_uid or row.uid, row.folder or "INBOX"
         how = _remove(source, uid, folder, settings.registrations.restricted_folder)
         with app.db.transaction() as s:
