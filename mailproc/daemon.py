@@ -165,17 +165,21 @@ class IntakeWorker:
                 jobs.after_outbox(self.app, self.source)
             return True
         except SourceUnavailable as exc:
-            self.source.close()
-            write_state(self.app, self.name, mailbox="reconnecting")
-            self.stop.wait(self.backoff.failed(exc))
-            return False
+            return self._reconnect(exc)
         except Exception as exc:  # noqa: BLE001 - the daemon outlives any surprise
             log.warning("intake pass failed: %s", type(exc).__name__)
             log.debug("intake pass traceback", exc_info=True)
-            self.source.close()
-            write_state(self.app, self.name, mailbox="reconnecting")
-            self.stop.wait(self.backoff.failed(exc))
-            return False
+            return self._reconnect(exc)
+
+    def _reconnect(self, exc: Exception) -> bool:
+        """Drop the connection and wait out the backoff; the next pass reconnects."""
+        from mailproc import metrics
+
+        self.source.close()
+        metrics.inc_reconnect()
+        write_state(self.app, self.name, mailbox="reconnecting")
+        self.stop.wait(self.backoff.failed(exc))
+        return False
 
     def close(self) -> None:
         self.source.close()
@@ -355,9 +359,12 @@ async def _main(app) -> int:
     from mailproc.cluster import Leases, SentRouter
     from mailproc.sdnotify import notify, watchdog_interval
 
+    from mailproc import metrics
+
     loop = asyncio.get_running_loop()
     stop = threading.Event()
     stopping = asyncio.Event()
+    metrics_server = metrics.serve(app.settings)  # off unless [metrics] enabled
     apps = app.mailbox_apps()
     leases = Leases(app.db)
     slot = await loop.run_in_executor(None, leases.join)
@@ -420,6 +427,8 @@ async def _main(app) -> int:
             h.cancel()
         await loop.run_in_executor(None, router.close)
         leases.close()
+        if metrics_server is not None:
+            metrics_server.shutdown()
         write_state(app, mailbox="stopped")
     log.info("stopped")
     return 0
