@@ -87,7 +87,8 @@ class SmtpSettings:
     url: str = setting(
         "file:{data}/outbox",
         "Where mail goes: smtp://host:port (STARTTLS when offered), smtps://host:port, or "
-        "file:PATH, a local outbox folder that receives each message as an .eml file (demo).",
+        "file:PATH, a local outbox folder that receives each message as an .eml file. file: "
+        "is for the demo; it writes messages in clear (registration documents included).",
         kind="smtp_url",
     )
     username: str = setting("", "SMTP login; empty for none.")

@@ -3,6 +3,12 @@
 Content addressing makes writes idempotent (a retried enqueue writes the same file) and lets
 a scan forwarded to several readers be kept once. A file is written to a temporary name,
 fsynced and renamed, so a crash never leaves a truncated blob under a real name.
+
+Sealed blobs (``OutAttachment(sensitive=True)``: registration documents handed to ЦКО) are
+encrypted with the vault's key (``registrations.vault``, the one crypto path) before they touch
+the disk and named by the SHA-256 of the ciphertext, so neither the file nor its name says
+anything about the clear bytes; they are decrypted in memory only when the message is built.
+Fernet encryption is randomised, so sealing the same bytes twice gives two files.
 """
 
 from __future__ import annotations
@@ -28,6 +34,17 @@ class BlobStore:
         path = self.path(digest)
         if path.exists() and path.stat().st_size == len(data):
             return digest
+        self._write(path, digest, data)
+        return digest
+
+    def put_sealed(self, data: bytes, box) -> str:
+        """Encrypt ``data`` with ``box`` (a ``Vault``) and keep only the ciphertext."""
+        sealed = box.encrypt(data)
+        digest = hashlib.sha256(sealed).hexdigest()
+        self._write(self.path(digest), digest, sealed)
+        return digest
+
+    def _write(self, path: Path, digest: str, data: bytes) -> None:
         path.parent.mkdir(parents=True, exist_ok=True)
         tmp = path.with_name(f".{digest}.{os.getpid()}.tmp")
         with open(tmp, "wb") as fh:
@@ -35,10 +52,10 @@ class BlobStore:
             fh.flush()
             os.fsync(fh.fileno())
         os.replace(tmp, path)
-        return digest
 
-    def get(self, sha256: str) -> bytes:
+    def get(self, sha256: str, box=None) -> bytes:
+        """The blob's bytes; a sealed one (``box`` given) decrypted, in memory only."""
         data = self.path(sha256).read_bytes()
         if hashlib.sha256(data).hexdigest() != sha256:
             raise OSError(f"blob {sha256[:12]} is damaged")
-        return data
+        return box.decrypt(data, f"outbox blob {sha256[:12]}") if box is not None else data

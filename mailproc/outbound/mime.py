@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import base64
 import hashlib
+from functools import lru_cache
 from email.utils import format_datetime
 from urllib.parse import quote
 
@@ -51,8 +52,10 @@ def encode_text(value: str) -> str:
     return (CRLF + " ").join(encoded_words(value))
 
 
+@lru_cache(maxsize=1024)
 def encode_phrase(name: str) -> str:
-    """A display name: a quoted string when ASCII, else encoded words."""
+    """A display name: a quoted string when ASCII, else encoded words. Cached: the From
+    name is the same on every message of a pass."""
     if name.isascii():
         if any(c in _SPECIALS for c in name):
             return '"' + name.replace("\\", "\\\\").replace('"', '\\"') + '"'

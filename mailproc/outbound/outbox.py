@@ -22,7 +22,7 @@ from typing import Any
 from urllib.parse import quote
 
 from sqlalchemy import insert, select
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, make_transient_to_detached
 
 from mailproc.errors import TemplateError
 from mailproc.outbound.blobs import BlobStore
@@ -38,9 +38,13 @@ KINDS = ("reply", "forward", "request", "notice", "mailing", "digest")
 
 @dataclass(frozen=True)
 class OutAttachment:
+    """``sensitive``: personal data (registration documents): the blob is kept encrypted
+    with the vault's key until sent, and the Sent copy goes without it."""
+
     name: str
     content_type: str
     data: bytes
+    sensitive: bool = False
 
 
 _templates: dict[tuple, Templates] = {}
@@ -138,11 +142,8 @@ def enqueue_many(session: Session, settings, items: Sequence[dict]) -> list[Outb
         if key:
             new_keys[key] = indices
         plan.append(("new", indices))
-    inserted: list[OutboxMessage] = []
+    inserted = _insert_rows(session, flat) if flat else []
     if flat:
-        # ORM bulk INSERT .. RETURNING: one statement for the lot, rows come back in order
-        inserted = list(session.scalars(
-            insert(OutboxMessage).returning(OutboxMessage, sort_by_parameter_order=True), flat))
         atts = [dict(a, outbox_pk=inserted[i].id) for i, rows in enumerate(flat_atts)
                 for a in rows]
         if atts:
@@ -161,6 +162,28 @@ def enqueue_many(session: Session, settings, items: Sequence[dict]) -> list[Outb
     return results
 
 
+def _insert_rows(session: Session, flat: list[dict]) -> list[OutboxMessage]:
+    """INSERT the rows in batched multi-row statements and return them as ORM objects.
+
+    Rows are matched to their new ids by ``message_id`` (unique, made here) instead of asking
+    for RETURNING in parameter order, which SQLAlchemy can only give on SQLite one statement a
+    row; and the ORM objects are built from the values we already hold and attached to the
+    session as persistent (no SELECT back, no JSON decoded again). Every column has its value
+    in ``flat``, so an object equals what a load would give."""
+    table = OutboxMessage.__table__
+    ids = dict(session.execute(insert(table).returning(table.c.message_id, table.c.id),
+                               flat).all())
+    manager = OutboxMessage._sa_class_manager
+    rows = []
+    for values in flat:
+        row = manager.new_instance()  # state set as a load sets it: no change events
+        row.__dict__.update(values, id=ids[values["message_id"]])
+        make_transient_to_detached(row)
+        rows.append(row)
+    session.add_all(rows)
+    return rows
+
+
 def _rows_for(settings, recipients: list[tuple[str, str]], blocked: dict[str, str], *,
               to, template: str, context: dict, kind: str, in_reply_to=None,
               attachments: Sequence[OutAttachment] = (), token: str | None = None,
@@ -177,7 +200,9 @@ def _rows_for(settings, recipients: list[tuple[str, str]], blocked: dict[str, st
                 sender=settings.mail.from_address, token=token or "", token_kind=token_kind,
                 related_type=related[0] if related else "",
                 related_id=related[1] if related else None,
-                date=now, created_at=now, next_attempt_at=now, group_id=None)
+                date=now, created_at=now, next_attempt_at=now, group_id=None,
+                attempts=0, claim="", claimed_at=None, sent_at=None, copied=False,
+                updated_at=now)  # every column: see _insert_rows
     if not keep:
         log.info("outbox: every recipient suppressed, nothing queued (template %s)", template)
         return [(dict(base, message_id=_plain_message_id(domain), dedupe_key=dedupe_key,
@@ -186,7 +211,7 @@ def _rows_for(settings, recipients: list[tuple[str, str]], blocked: dict[str, st
                           f"{a} ({r})" for a, r in blocked.items()),
                       recipients={a: {"state": "suppressed", "answer": blocked[a]}
                                   for _, a in recipients},
-                      subject="", text="", html="", headers={"to": recipients},
+                      subject="", text="", html="", headers={"to": [list(r) for r in recipients]},
                       part=1, parts=1), [])]
     try:
         rendered: Rendered | None = templates_for(settings).render(template, context)
@@ -200,7 +225,10 @@ def _rows_for(settings, recipients: list[tuple[str, str]], blocked: dict[str, st
     thread_subject = (in_reply_to.subject or "") if in_reply_to is not None else ""
     tokens = tokens_for(settings) if token else None
     store = BlobStore.from_settings(settings) if attachments else None
-    stored = [(a, store.put(a.data)) for a in attachments]
+    box = sealing_box(settings) if any(a.sensitive for a in attachments) else None
+    stored = [(a, store.put_sealed(a.data, box) if a.sensitive else store.put(a.data))
+              for a in attachments]
+    sealed = sorted(d for a, d in stored if a.sensitive)
     groups = split_attachments([(a, d, len(a.data)) for a, d in stored],
                                settings.smtp.max_message_size)
     rows: list[tuple[dict, list[dict]]] = []
@@ -217,12 +245,22 @@ def _rows_for(settings, recipients: list[tuple[str, str]], blocked: dict[str, st
             recipients={a: {"state": "queued", "answer": ""} for _, a in keep}
             | {a: {"state": "suppressed", "answer": blocked[a]} for a in blocked},
             subject=part_subject, text=part_text, html=part_html,
-            headers={"to": keep, "extra": extra, "thread_subject": thread_subject},
+            headers={"to": [list(r) for r in keep], "extra": extra,
+                     "thread_subject": thread_subject}
+            | ({"sealed": [d for _, d, _ in group if d in sealed]} if sealed else {}),
             part=index, parts=n,
         ), [dict(position=i, name=a.name,
                  content_type=a.content_type or "application/octet-stream",
                  sha256=digest, size=size) for i, (a, digest, size) in enumerate(group)]))
     return rows
+
+
+def sealing_box(settings):
+    """The vault's cipher (``registrations.vault``: its keys, its rotation) for sealed
+    attachment blobs; ConfigError naming the key setting when no key is configured."""
+    from mailproc.registrations.vault import Vault
+
+    return Vault.from_settings(settings)
 
 
 _tokens: dict[tuple, Tokens] = {}

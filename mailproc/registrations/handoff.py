@@ -37,7 +37,7 @@ def hand_off(ctx, case: RegistrationCase, box=None) -> None:
         data = box.get(doc.vault_path)
         attachments.append(OutAttachment(
             attachment_name(names_ru(doc.kind).capitalize(), index, doc.content_type),
-            doc.content_type, data))
+            doc.content_type, data, sensitive=True))  # sealed with the vault's key till sent
         cases.audit(ctx.session, case, "handed", at=now, document=doc, detail=f"to {to}",
                     reason=HANDOFF_REASON)
     row = outbox(ctx, to=to, template=HANDOFF_TEMPLATE,
@@ -70,8 +70,7 @@ def _no_sent_copy(session, case: RegistrationCase) -> None:
     """The hand-off carries the documents in clear: a copy in the shared mailbox's Sent folder
     would put them back in every librarian's mail client, which removing the originals is
     meant to prevent. Marking its rows (all parts) as copied makes the sender skip the copy.
-    (A proper outbox option, "Sent copy without attachments", is proposed to the outbound
-    issue.)"""
+    (Even if one were made, the outbox leaves sensitive attachments out of Sent copies.)"""
     from mailproc.outbound.models import OutboxMessage
 
     session.flush()

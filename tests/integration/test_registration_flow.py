@@ -1,10 +1,12 @@
 """End to end with a real Dovecot and a real SMTP server: a reader sends the form today and the
 consent tomorrow (simulated clock); the first answer names what is missing; after the second
-the case goes to ЦКО with both files; ЦКО's answer with a number reaches the reader as the
-card-number mail. Then nothing of the documents is left in clear on disk or in the database,
-no log line names the reader, and after the retention time the documents are gone while the
-audit trail remains and ``vault export`` says when they were destroyed. The mail is sorted by
-the shipped rules (rules/19-registration-cko.yaml, rules/30-registration.yaml).
+the case goes to ЦКО with both files (queued first while the SMTP server refuses 421, and
+the outbox's copy of the documents waiting on disk is encrypted too); ЦКО's answer with a
+number reaches the reader as the card-number mail. Then nothing of the documents is left in
+clear on disk or in the database, no log line names the reader, and after the retention
+time the documents are gone while the audit trail remains and ``vault export`` says when they
+were destroyed. The mail is sorted by the shipped rules (rules/19-registration-cko.yaml,
+rules/30-registration.yaml).
 """
 
 from __future__ import annotations
@@ -17,15 +19,22 @@ from pathlib import Path
 
 import pytest
 from PIL import Image
-from sqlalchemy import select
+from sqlalchemy import select, update
 
 from mailproc.app import App
 from mailproc.config import load_settings
+from mailproc.outbound.models import OutboxMessage
 from mailproc.outbound.sender import deliver_due
-from mailproc.registrations.models import RegistrationAudit, RegistrationCase
+from mailproc.registrations.common import vault
+from mailproc.registrations.models import (
+    RegistrationAudit,
+    RegistrationCase,
+    RegistrationDocument,
+)
 from mailproc.registrations.originals import tidy
 from mailproc.registrations.retention import purge_due
 from mailproc.registrations.vault import new_key
+from mailproc.store.base import utcnow
 from tests.servers.smtp import smtp_server  # noqa: F401 - the fixture
 from tests.unit.test_registration_samples import (
     CARD,
@@ -108,10 +117,26 @@ def test_form_today_consent_tomorrow_card_number_then_retention(setup, caplog, t
     assert "- согласие на обработку персональных данных" in missing and "анкет" not in missing
     assert first.message["Auto-Submitted"] == "auto-replied"
 
-    # tomorrow: the consent, as a reply to our answer
+    # tomorrow: the consent, as a reply to our answer, while the SMTP server refuses (421)
     mp.server.deliver(mail(subject="Re: " + first.message["Subject"], date=TOMORROW,
                            text="Досылаю согласие.", in_reply_to=first.message["Message-ID"],
                            files=[("scan0001.pdf", consent, "application/pdf")]))
+    smtp.refuse_all("421 4.3.2 Service not available, try later")
+    run(app, TOMORROW)
+    assert len(smtp.messages) == 1 and smtp.refused, "the hand-off waits in the outbox"
+    with app.db.session() as s:
+        handed = [vault(app.settings).get(d.vault_path)  # the very bytes queued for ЦКО
+                  for d in s.scalars(select(RegistrationDocument))]
+    queued_secrets = [f for doc in [form, consent, *handed] for f in clear_fragments(doc)]
+    blobs = [p for p in (mp.data / "blobs").rglob("*") if p.is_file()]
+    assert len(blobs) == 2, "the hand-off's documents wait in the outbox's blob store"
+    for path in blobs:
+        data = path.read_bytes()
+        assert not any(f in data for f in queued_secrets), f"{path} holds a document in clear"
+    smtp.accept_all()
+    with app.db.transaction() as s:  # the backoff has passed
+        s.execute(update(OutboxMessage).where(OutboxMessage.state == "queued")
+                  .values(next_attempt_at=utcnow()))
     run(app, TOMORROW)
     arrived = smtp.wait_for(3)
     [to_cko] = [m for m in arrived if m.rcpt_tos == [CKO]]
