@@ -33,6 +33,9 @@ test: $(STAMP) system-packages
 test-unit: $(STAMP)
 	$(BIN)/python -m pytest -q tests/unit
 
+test-integration: $(STAMP) system-packages
+	$(BIN)/python -m pytest -q tests/integration
+
 bench: $(STAMP) system-packages
 	$(BIN)/python -m tests.bench $(BENCH_ARGS)
 
