@@ -60,6 +60,7 @@ class World:
         self.db = open_database(self.settings.database.url)
         self.directory = load_directory(REPO / "rules" / "departments.yaml")
         self.tokens = Tokens(b"test-key", "nlrs.example")
+        self.mailbox = f"maildir:{tmp_path / 'Maildir'}"  # the mailbox the mail came to
         self._uid = 0
 
     def act(self, raw: bytes, func, now: datetime = NOW, **kw) -> dict:
@@ -67,7 +68,7 @@ class World:
         self._uid += 1
         letter = decode_letter(raw)
         with self.db.transaction() as s:
-            row = Message(mailbox="test", uidvalidity=1, uid=str(self._uid), content_hash="x",
+            row = Message(mailbox=self.mailbox, uidvalidity=1, uid=str(self._uid), content_hash="x",
                           message_id=letter.message_id, from_addr=letter.sender.email)
             s.add(row)
             s.flush()

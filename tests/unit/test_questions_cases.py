@@ -79,6 +79,18 @@ def test_ready_answer_as_draft_is_appended_after_commit_once(world, tmp_path):
     assert "полная регистрация" in msg.get_content().lower()
 
 
+def test_draft_goes_only_to_the_mailbox_the_reader_wrote_to(world, tmp_path):
+    world.act(mail(READER, "Как зарегистрироваться в электронной библиотеке?"),
+              actions.answer_question)
+    other = MaildirSource(str(tmp_path / "Other"))
+    other.open()
+    assert append_pending(world.db, other, world.settings) == 0
+    assert not list((tmp_path / "Other").glob(".Drafts/cur/*"))
+    own = MaildirSource(str(tmp_path / "Maildir"))
+    own.open()
+    assert append_pending(world.db, own, world.settings) == 1
+
+
 def test_draft_is_dropped_when_a_librarian_answered_first(world, tmp_path):
     raw = mail(READER, "Как зарегистрироваться в электронной библиотеке?")
     out = world.act(raw, actions.answer_question)
