@@ -97,11 +97,9 @@ def read_state(app) -> dict:
 
 
 def deliver_outbox(app, source) -> None:
-    """Send what is due, if the outbound package is installed; never stops the intake."""
-    try:
-        from mailproc.outbound.sender import deliver_due
-    except ImportError:
-        return
+    """Send what is due; a sending problem never stops the intake."""
+    from mailproc.outbound.sender import deliver_due
+
     try:
         deliver_due(app, source)
     except SourceUnavailable:
@@ -113,11 +111,8 @@ def deliver_outbox(app, source) -> None:
 def reload_rules(app) -> None:
     """Pick up edited rule and template files (the sorter fingerprints both folders; the
     outbox's template cache checks modification times on its own)."""
-    sorter = getattr(app, "sorter", None)
-    if sorter is None or not hasattr(sorter, "reload_if_changed"):
-        return
     try:
-        if sorter.reload_if_changed():
+        if app.sorter.reload_if_changed():
             log.info("rules reloaded")
     except Exception as exc:  # noqa: BLE001 - the last good rules keep running
         log.warning("rules reload failed: %s", type(exc).__name__)
@@ -421,8 +416,7 @@ async def _main(app) -> int:
         stopped.cancel()
         scheduler.shutdown(wait=False)
         await asyncio.gather(*tasks, return_exceptions=True)
-        if sender is not None:
-            await asyncio.gather(sender, return_exceptions=True)
+        await asyncio.gather(sender, return_exceptions=True)
         for h in helpers:
             h.cancel()
         await loop.run_in_executor(None, router.close)
@@ -435,10 +429,8 @@ async def _main(app) -> int:
 
 
 def _sender(app, router, stopping: asyncio.Event):
-    try:
-        from mailproc.outbound.sender import Sender
-    except ImportError:  # pragma: no cover
-        return None
+    from mailproc.outbound.sender import Sender
+
     sender = Sender.from_app(app, router)
     return asyncio.create_task(sender.run_forever(stopping, app.settings.jobs.outbox_every))
 

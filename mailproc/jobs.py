@@ -124,10 +124,8 @@ def _question_reminders(app, now):
 
 
 def _digest(app, now):
-    try:
-        from mailproc.reports.digest import send_digest_if_due  # noqa: PLC0415
-    except ImportError:  # the digest not installed: nothing to do
-        return None
+    from mailproc.reports.digest import send_digest_if_due  # noqa: PLC0415
+
     return send_digest_if_due(app, now)
 
 

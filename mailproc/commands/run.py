@@ -117,10 +117,8 @@ def run_once(app, now: datetime | None = None) -> int:
 
 
 def _deliver(app, router) -> None:
-    try:
-        from mailproc.outbound.sender import deliver_due
-    except ImportError:  # pragma: no cover
-        return
+    from mailproc.outbound.sender import deliver_due
+
     try:
         stats = deliver_due(app, router)
         if stats.sent or stats.failed or stats.deferred:

@@ -83,9 +83,7 @@ def open_source(settings) -> MailboxSource:
 
         return MaildirSource(url[len("maildir:"):])
     if url.startswith(("imap://", "imaps://")):
-        try:
-            from mailproc.mailbox.imap import ImapSource
-        except ImportError as exc:  # pragma: no cover - until the IMAP source lands
-            raise ConfigError(f"mailbox.url: IMAP is not available ({exc})") from None
+        from mailproc.mailbox.imap import ImapSource
+
         return ImapSource.from_settings(settings)
     raise ConfigError(f"mailbox.url: unsupported {url!r}; write imap://, imaps:// or maildir:")

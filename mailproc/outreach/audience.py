@@ -41,11 +41,9 @@ def contact_groups(session: Session, plan: Plan | None, contact: Contact) -> lis
 
 
 def outbound_suppressed(session: Session, addresses: list[str]) -> dict[str, str]:
-    """The outbound suppression list (bounces), where the outbound package is installed."""
-    try:
-        from mailproc.outbound.outbox import suppressed_among
-    except ImportError:  # pragma: no cover - outbound is part of mailproc
-        return {}
+    """The outbound suppression list (bounces)."""
+    from mailproc.outbound.outbox import suppressed_among
+
     found: dict[str, str] = {}
     for start in range(0, len(addresses), 500):
         found.update(suppressed_among(session, addresses[start:start + 500]))

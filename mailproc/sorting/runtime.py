@@ -81,11 +81,8 @@ class Sorter:
         kept = f"версия {self.ruleset.version}" if self.ruleset else "встроенные"
         if self.db is None:
             return
-        try:
-            from mailproc.outbound.outbox import enqueue  # noqa: PLC0415 - built in parallel
-        except ImportError:
-            log.warning("rules broken; outbound not available, librarians not told by mail")
-            return
+        from mailproc.outbound.outbox import enqueue  # noqa: PLC0415
+
         enqueue = self.enqueue or enqueue
         try:
             with self.db.transaction() as s:
