@@ -44,8 +44,13 @@ fingerprint of header, structure and size, always the same for the same message.
 While a batch is processed the next one is fetched on a second connection
 (mailproc.mailbox.prefetch), so waiting for the server overlaps with decoding and deciding;
 the filing stays on the intake's own connection, after each commit as above. A new message
-whose decision has no actions (most mail) is written with two plain INSERTs in its own
-transaction instead of through the ORM's unit of work (same rows, a fraction of the cost).
+whose decision has no actions (most mail) is written with plain INSERTs instead of through
+the ORM's unit of work (same rows, a fraction of the cost), and the messages of one fetched
+batch that are merely filed share one transaction (group commit): the commit was half of
+SQLite's cost per message. Each message's rows are still all-or-nothing, the mailbox is still
+touched only after that commit, and a kill before it leaves the whole batch unrecorded and
+in the intake folder, to be processed again (1). If the shared INSERT fails, each message of
+the group is written on its own, so one bad row goes to review alone.
 
 The mailbox being unreachable (``SourceUnavailable``) is not the message's fault: it
 propagates to the caller (the daemon reconnects with backoff), and the state above makes the
@@ -126,6 +131,8 @@ class Intake:
         #: (sources with ``fetch_partial``; 0 turns it off)
         self.partial_above = partial_above
         self._deferred: list[tuple] | None = None
+        #: inside a chunk: decided messages with no actions, written together at its end
+        self._grouped: list[_Filed] | None = None
         self._foreign_uidvalidity = True
 
     # -- the whole folder -----------------------------------------------------------------
@@ -161,6 +168,7 @@ class Intake:
                 if self.should_stop():
                     break
                 self._deferred = []  # committed rows of this chunk, filed together below
+                self._grouped = []  # rows merely to be filed, committed together below
                 try:
                     for uid, raw, letter in fetched:
                         if letter is not None and getattr(letter, "load_part", None):
@@ -170,6 +178,8 @@ class Intake:
                         if self.should_stop():
                             return stats
                 finally:
+                    grouped, self._grouped = self._grouped, None
+                    self._commit_group(grouped, stats)
                     pending, self._deferred = self._deferred, None
                     self._file_many(pending)
                 stats.vanished += len(chunk) - len(fetched)  # expunged by someone else: skipped
@@ -250,37 +260,71 @@ class Intake:
             decision = self.decide(letter)
             if decision.actions:
                 load_attachments(letter)  # actions read attachment bytes; filing does not
-            if decision.actions or self._deferred is None:
-                with self.db.transaction() as s:
-                    row = self._row(s, uid, letter)
-                    results = self.act(s, row, letter, decision)
-                    self._record(s, row, decision, results)
-                    s.flush()
-                    row_id = row.id
-            else:  # a new UID merely to be filed (most mail): the same rows, written leaner
-                row_id, row = self._insert_filed_only(uid, letter, decision)
-            log.info("message %s decided: category=%s rule=%s", row_id, decision.category,
-                     decision.rule or "builtin")
+            if not decision.actions and self._grouped is not None:
+                # a new UID merely to be filed (most mail): written with the chunk's group
+                self._grouped.append(_Filed(uid, raw, letter, decision, started))
+                return None
+            with self.db.transaction() as s:
+                row = self._row(s, uid, letter)
+                results = self.act(s, row, letter, decision)
+                self._record(s, row, decision, results)
+                s.flush()
+                row_id = row.id
         except SourceUnavailable:
             raise
         except Exception as exc:  # noqa: BLE001 - the loop never dies; the message goes to review
-            reason = f"{type(exc).__name__}: {exc}"
-            log.warning("message uid=%s to review: %s", uid, type(exc).__name__)
-            log.debug("%s", traceback.format_exc())
-            if raw is None:  # a partial letter failed: keep the whole message for retry
-                raw = dict(self.source.fetch([uid])).get(uid)
-            self._to_review(uid, raw, letter, reason)
-            stats.review += 1
-            metrics.inc_message("review", started)
+            self._failed(uid, raw, letter, exc, stats, started)
             return None
-        self._file(row_id, uid, decision.folder, decision.keywords, "done",
-                   message_id=letter.message_id)
+        return self._done(row_id, row, _Filed(uid, raw, letter, decision, started), stats)
+
+    def _done(self, row_id: int, row: Message, item: "_Filed", stats: IntakeStats) -> Message:
+        """A message's rows are committed: file it, count it."""
+        decision = item.decision
+        log.info("message %s decided: category=%s rule=%s", row_id, decision.category,
+                 decision.rule or "builtin")
+        self._file(row_id, item.uid, decision.folder, decision.keywords, "done",
+                   message_id=item.letter.message_id)
         stats.processed += 1
         stats.categories[decision.category] = stats.categories.get(decision.category, 0) + 1
-        metrics.inc_message(decision.category, started)
+        metrics.inc_message(decision.category, item.started)
         if self.on_processed is not None:
-            self.on_processed(row, letter, decision)
+            self.on_processed(row, item.letter, decision)
         return row
+
+    def _failed(self, uid: str, raw: bytes | None, letter: Letter | None, exc: Exception,
+                stats: IntakeStats, started: float) -> None:
+        """A message failed before its commit: nothing of it was written; to review."""
+        reason = f"{type(exc).__name__}: {exc}"
+        log.warning("message uid=%s to review: %s", uid, type(exc).__name__)
+        log.debug("%s", traceback.format_exc())
+        if raw is None:  # a partial letter failed: keep the whole message for retry
+            raw = dict(self.source.fetch([uid])).get(uid)
+        self._to_review(uid, raw, letter, reason)
+        stats.review += 1
+        metrics.inc_message("review", started)
+
+    def _commit_group(self, group: list["_Filed"] | None, stats: IntakeStats) -> None:
+        """Write the chunk's merely-filed messages in one transaction (see Throughput in the
+        module docstring); if that fails, each on its own, a failing one to review."""
+        if not group:
+            return
+        try:
+            written = self._insert_filed_only(group)
+        except SourceUnavailable:
+            raise
+        except Exception:  # noqa: BLE001 - one bad row must not take the others to review
+            log.warning("group of %d messages failed to commit; writing them one by one",
+                        len(group))
+            written = []
+            for item in group:
+                try:
+                    written += self._insert_filed_only([item])
+                except SourceUnavailable:
+                    raise
+                except Exception as exc:  # noqa: BLE001
+                    self._failed(item.uid, item.raw, item.letter, exc, stats, item.started)
+        for (row_id, row), item in written:
+            self._done(row_id, row, item, stats)
 
     def _rematch(self, uid: str, digest: str, stats: IntakeStats) -> bool:
         """After a UIDVALIDITY change: a message we already handled takes its new UID and is
@@ -352,19 +396,25 @@ class Intake:
             setattr(row, name, value)
         s.add(DecisionRow(message=row, **_decision_columns(decision, results)))
 
-    def _insert_filed_only(self, uid: str, letter: Letter, decision: Decision
-                           ) -> tuple[int, Message]:
-        """The same two rows ``_row`` + ``_record`` write, in one transaction, for a new UID
-        whose decision has no actions (most mail): two Core INSERTs. Session and unit of
-        work cost about 0.6 ms a message here (measured), several times SQLite's own work."""
-        values = {"mailbox": self.source.name, "uidvalidity": self.source.uidvalidity,
-                  "uid": uid, "attempts": 1, "spool_path": "", "folder_uid": "",
-                  **_letter_columns(letter), **_decided_columns(decision)}
+    def _insert_filed_only(self, group: list["_Filed"]
+                           ) -> list[tuple[tuple[int, Message], "_Filed"]]:
+        """The rows ``_row`` + ``_record`` write, for new UIDs whose decisions have no actions,
+        in ONE transaction: two Core executemany INSERTs. Session and unit of work cost about
+        0.6 ms a message here (measured), and a commit each about 0.5 ms."""
+        base = {"mailbox": self.source.name, "uidvalidity": self.source.uidvalidity,
+                "attempts": 1, "spool_path": "", "folder_uid": ""}
+        rows = [{**base, "uid": item.uid, **_letter_columns(item.letter),
+                 **_decided_columns(item.decision)} for item in group]
+        table = Message.__table__
         with self.db.engine.begin() as conn:
-            row_id = conn.execute(insert(Message.__table__), values).inserted_primary_key[0]
+            ids = list(conn.scalars(insert(table).returning(table.c.id,
+                                                            sort_by_parameter_order=True),
+                                    rows))
             conn.execute(insert(DecisionRow.__table__),
-                         {"message_pk": row_id, **_decision_columns(decision, [])})
-        return row_id, Message(id=row_id, **values)
+                         [{"message_pk": row_id, **_decision_columns(item.decision, [])}
+                          for row_id, item in zip(ids, group)])
+        return [((row_id, Message(id=row_id, **values)), item)
+                for row_id, values, item in zip(ids, rows, group)]
 
     def _row(self, s: Session, uid: str, letter: Letter) -> Message:
         # inside a chunk the UID was just listed as unknown: no row to look for
@@ -483,6 +533,16 @@ class Intake:
             tmp.write_bytes(raw)
             tmp.replace(path)
         return str(path)
+
+
+@dataclass(slots=True)
+class _Filed:
+    """A decided message waiting for its commit (alone or with its chunk's group)."""
+    uid: str
+    raw: bytes | None
+    letter: Letter
+    decision: Decision
+    started: float
 
 
 def _letter_columns(letter: Letter) -> dict:

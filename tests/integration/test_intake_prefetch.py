@@ -29,8 +29,10 @@ def box(dovecot, tmp_path):
     src.close()
 
 
-def make_intake(db, source, tmp_path, should_stop=None):
-    def decide(_letter):
+def make_intake(db, source, tmp_path, should_stop=None, decided=None):
+    def decide(letter):
+        if decided is not None:
+            decided.append(letter.message_id)
         return Decision(category="question", rule="test", folder="Обработанные")
 
     # big ones (the corpus has 0.1-2 MB attachments) take the partial path
@@ -76,15 +78,15 @@ def test_several_batches_each_message_once_in_one_folder(dovecot, box, tmp_path)
 def test_an_early_stop_files_what_was_decided_and_leaves_the_rest(dovecot, box, tmp_path):
     source, db = box
     fill(dovecot)
-    done = []
+    decided, done = [], []
 
-    def should_stop():
-        return len(done) >= 3
+    def should_stop():  # as SIGTERM arriving while the third message is being decided
+        return len(decided) >= 3
 
-    intake = make_intake(db, source, tmp_path, should_stop=should_stop)
+    intake = make_intake(db, source, tmp_path, should_stop=should_stop, decided=decided)
     intake.on_processed = lambda row, _letter, _decision: done.append(row.id)
     stats = intake.run_once()
-    assert stats.processed == 3
+    assert stats.processed == 3 and len(done) == 3
     assert dovecot.count("INBOX") == 5 and dovecot.count("Обработанные") == 3
     assert connections(dovecot) == 1
     # the next pass takes the rest, nothing twice
@@ -92,3 +94,37 @@ def test_an_early_stop_files_what_was_decided_and_leaves_the_rest(dovecot, box, 
     assert stats.processed == 5 and stats.skipped == 0
     with db.session() as s:
         assert len(list(s.scalars(select(Message.id)))) == 8
+
+
+def test_one_row_that_cannot_be_stored_goes_to_review_alone(dovecot, tmp_path):
+    """Messages merely filed share one transaction per batch (group commit); when one of
+    them cannot be written, the others are still recorded and filed, and that one goes to
+    review with its reason."""
+    src = ImapSource(dovecot.host, dovecot.port, dovecot.user, dovecot.password, fetch_batch=10)
+    src.open()
+    db = open_database(f"sqlite:///{tmp_path}/t.sqlite3")
+    try:
+        raws = [sample_letter(i, "g") for i in range(6)]
+        for raw in raws:
+            dovecot.deliver(raw)
+
+        def decide(letter):
+            # not JSON: the decision row of this one message cannot be written
+            trace = [{"poison": object()}] if letter.message_id == "<g2@example.org>" else []
+            return Decision(category="question", rule="test", folder="Обработанные",
+                            trace=trace)
+
+        intake = Intake(db, src, review_folder="На разбор", spool_dir=tmp_path / "spool",
+                        max_size=10_000_000, decide=decide)
+        stats = intake.run_once()
+    finally:
+        src.close()
+    assert (stats.processed, stats.review) == (5, 1)
+    assert dovecot.count("INBOX") == 0
+    assert dovecot.count("Обработанные") == 5 and dovecot.count("На разбор") == 1
+    with db.session() as s:
+        rows = {r.state: r for r in s.scalars(select(Message))}
+        states = sorted(r.state for r in s.scalars(select(Message)))
+    db.dispose()
+    assert states == ["done"] * 5 + ["review"]
+    assert "TypeError" in rows["review"].reason
