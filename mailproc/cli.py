@@ -54,7 +54,8 @@ def build_parser(argv: list[str] | None = None) -> argparse.ArgumentParser:
     parser.add_argument("--config", metavar="FILE",
                         help="settings file (else $MAILPROC_CONFIG, else ./mailproc.toml)")
     parser.add_argument("--mailbox", metavar="NAME",
-                        help="act on this mailbox of [mailboxes.*] (default: the first)")
+                        help="this mailbox of [mailboxes.*] only: read it, list and count "
+                             "its records (default: every mailbox)")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
     sub.required = True
     for name in _modules_for(argv) if argv is not None else COMMAND_MODULES:

@@ -29,6 +29,7 @@ from pathlib import Path
 from sqlalchemy.engine import make_url
 
 from mailproc.errors import ConfigError
+from mailproc.mailboxes import name_of
 
 log = logging.getLogger("mailproc.cluster")
 
@@ -244,16 +245,29 @@ class Leases:
 
 class SentRouter:
     """A source-like object for the sender's Sent copies: each copy goes to the Sent folder
-    of the mailbox whose From address the message carries (the first mailbox otherwise).
+    of the mailbox its outbox row was queued for (``OutboxMessage.mailbox``); a row without
+    one (queued before rows named their mailbox, or by a scheduled job of several mailboxes)
+    goes to the mailbox whose From address it carries, else to the first mailbox. The name
+    comes first because several mailboxes may share one From address.
 
     The sender calls ``append`` from its own copy thread, so the router keeps its own
     connections (one per mailbox, opened on first use) and never shares the intake's."""
+
+    #: the sender passes ``mailbox=`` (the row's) to ``append``; plain sources get no such word
+    routes_by_mailbox = True
 
     def __init__(self, apps: list):
         self.apps = apps
         self._sources: dict[int, object] = {}
 
-    def _pick(self, raw: bytes) -> int:
+    def _pick(self, raw: bytes, mailbox: str = "") -> int:
+        if mailbox:
+            for i, app in enumerate(self.apps):
+                if name_of(app.settings) == mailbox:
+                    return i
+        return self._by_sender(raw)
+
+    def _by_sender(self, raw: bytes) -> int:
         from email.parser import BytesHeaderParser  # noqa: PLC0415
         from email.utils import parseaddr  # noqa: PLC0415
 
@@ -263,8 +277,8 @@ class SentRouter:
                 return i
         return 0
 
-    def append(self, folder: str, raw: bytes, flags=()) -> str:
-        i = self._pick(raw)
+    def append(self, folder: str, raw: bytes, flags=(), mailbox: str = "") -> str:
+        i = self._pick(raw, mailbox)
         app = self.apps[i]
         source = self._sources.get(i)
         if source is None or not getattr(source, "connected", True):

@@ -428,6 +428,9 @@ class Settings:
     source: str = ""  # the settings file used, "" for built-in defaults
     #: [mailboxes.NAME] tables (mailproc.mailboxes.NamedMailbox); empty = the one [mailbox]
     mailboxes: tuple = ()
+    #: which of them these settings are for, set by mailproc.mailboxes.settings_for; "" for
+    #: the installation's own settings (see mailproc.mailboxes.name_of)
+    mailbox_name: str = ""
 
     @property
     def data_dir(self) -> Path:

@@ -3,10 +3,11 @@
 Why derived settings rather than a mailbox argument threaded through every call: every part
 of mailproc already reads its mailbox, From address, folders, rules and templates from
 ``Settings``. A named mailbox is therefore the installation's settings with those keys
-replaced (``settings_for``); an ``App`` built on them processes that mailbox with no other
-change, and its outbox rows carry that mailbox's From address (the sender files their Sent
-copies by it, see ``mailproc.cluster.SentRouter``). The database, data folder, SMTP server
-and schedules stay shared.
+replaced (``settings_for``, which also records the name); an ``App`` built on them processes
+that mailbox with no other change, and its outbox rows carry that mailbox's name and From
+address (the sender files their Sent copies by the name, see ``mailproc.cluster.SentRouter``).
+The database, data folder, SMTP server and schedules stay shared; commands given
+``--mailbox NAME`` show that mailbox's records only (``mailproc.scope``).
 
 Without any ``[mailboxes.*]`` table the installation has one mailbox, the ``[mailbox]``
 section, named ``default``.
@@ -111,8 +112,16 @@ def names(settings) -> list[str]:
     return [m.name for m in settings.mailboxes] or [DEFAULT]
 
 
+def name_of(settings) -> str:
+    """The mailbox these settings are for: the name ``settings_for`` recorded, ``default``
+    for an installation of one mailbox, "" for the installation's own settings when it has
+    several (the scheduled jobs queue with those: their rows belong to no one mailbox)."""
+    return settings.mailbox_name or ("" if settings.mailboxes else DEFAULT)
+
+
 def settings_for(settings, name: str | None):
-    """The installation's settings as seen by one mailbox (see the module docstring)."""
+    """The installation's settings as seen by one mailbox (see the module docstring). The
+    one mailbox of an installation without [mailboxes.*] is the settings themselves."""
     if not name or (name == DEFAULT and not settings.mailboxes):
         return settings
     box = next((m for m in settings.mailboxes if m.name == name), None)
@@ -132,7 +141,8 @@ def settings_for(settings, name: str | None):
                                from_address=box.from_address or settings.mail.from_address)
     paths = dataclasses.replace(settings.paths, rules=box.rules or settings.paths.rules,
                                 templates=box.templates or settings.paths.templates)
-    return dataclasses.replace(settings, mailbox=mailbox, mail=mail, paths=paths)
+    return dataclasses.replace(settings, mailbox=mailbox, mail=mail, paths=paths,
+                               mailbox_name=name)
 
 
 def lease_name(settings) -> str:

@@ -7,6 +7,7 @@ from sqlalchemy import select
 from mailproc.app import App
 from mailproc.commands.output import print_json, print_table
 from mailproc.errors import MailprocError
+from mailproc.scope import mailbox_scope
 from mailproc.store.models import Message
 
 
@@ -38,7 +39,8 @@ def message_json(m: Message) -> dict:
 def list_messages(args) -> int:
     app = App.from_args(args)
     with app.db.session() as s:
-        q = select(Message).order_by(Message.id.desc()).limit(args.limit)
+        q = (select(Message).where(mailbox_scope(app).messages())
+             .order_by(Message.id.desc()).limit(args.limit))
         if args.category:
             q = q.where(Message.category == args.category)
         if args.state:

@@ -12,6 +12,7 @@ from sqlalchemy import select
 from mailproc.app import App
 from mailproc.commands.output import print_json, print_table
 from mailproc.errors import MailprocError
+from mailproc.scope import mailbox_scope
 
 KIND_NAMES = {"digitise": "оцифровать", "section": "раздел ЭБ", "subscription": "подписной ресурс"}
 
@@ -51,7 +52,9 @@ def _all(app, kind=None) -> list[dict]:
     from mailproc.questions.models import InformationNeed  # noqa: PLC0415
 
     with app.db.session() as s:
-        q = select(InformationNeed).order_by(InformationNeed.id.desc())
+        q = (select(InformationNeed)
+             .where(mailbox_scope(app).through_message(InformationNeed.message_pk))
+             .order_by(InformationNeed.id.desc()))
         if kind:
             q = q.where(InformationNeed.kind == kind)
         return [need_json(n) for n in s.scalars(q)]

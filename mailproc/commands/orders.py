@@ -8,6 +8,7 @@ from mailproc.app import App
 from mailproc.commands.output import print_json, print_table
 from mailproc.errors import MailprocError
 from mailproc.orders import states as st
+from mailproc.scope import mailbox_scope
 from mailproc.store.base import utcnow
 
 
@@ -84,7 +85,8 @@ def list_orders(args) -> int:
 
     app = App.from_args(args)
     with app.db.session() as s:
-        q = select(Order).order_by(Order.id.desc()).limit(args.limit)
+        q = (select(Order).where(mailbox_scope(app).through_message(Order.source_message_pk))
+             .order_by(Order.id.desc()).limit(args.limit))
         if args.state:
             q = q.where(Order.state == args.state)
         rows = [order_json(o, None if args.json else app.settings.tz) for o in s.scalars(q)]

@@ -7,8 +7,10 @@ from sqlalchemy import select
 from mailproc.app import App
 from mailproc.commands.output import print_json, print_table
 from mailproc.errors import MailprocError, TemplateError
+from mailproc.mailboxes import names
 from mailproc.outbound.models import OutboxMessage, Suppression
 from mailproc.outbound.outbox import rerender
+from mailproc.scope import mailbox_scope
 from mailproc.store.base import utcnow
 
 
@@ -33,7 +35,8 @@ def register(sub) -> None:
 
 def outbox_json(r: OutboxMessage) -> dict:
     return {
-        "id": r.id, "state": r.state, "kind": r.kind, "template": r.template,
+        "id": r.id, "state": r.state, "mailbox": r.mailbox, "kind": r.kind,
+        "template": r.template,
         "to": ", ".join(r.recipients), "subject": r.subject, "message_id": r.message_id,
         "attempts": r.attempts, "error": r.error, "part": f"{r.part}/{r.parts}",
         "recipients": r.recipients,
@@ -47,7 +50,8 @@ def outbox_json(r: OutboxMessage) -> dict:
 def list_outbox(args) -> int:
     app = App.from_args(args)
     with app.db.session() as s:
-        q = select(OutboxMessage).order_by(OutboxMessage.id.desc()).limit(args.limit)
+        q = (select(OutboxMessage).where(mailbox_scope(app).outbox())
+             .order_by(OutboxMessage.id.desc()).limit(args.limit))
         if args.state:
             q = q.where(OutboxMessage.state == args.state)
         rows = [outbox_json(r) for r in s.scalars(q)]
@@ -68,8 +72,9 @@ def retry_row(args) -> int:
             raise MailprocError(f"outbox row {args.id} is {row.state}; only queued, failed and "
                                 f"error rows can be retried")
         if row.state == "error":
-            try:
-                rerender(app.settings, row)
+            try:  # with the templates of the mailbox it was queued for, if still there
+                own = row.mailbox in names(app.settings)
+                rerender(app.for_mailbox(row.mailbox).settings if own else app.settings, row)
             except TemplateError as exc:
                 row.error = "\n".join(exc.problems)
                 raise
@@ -99,8 +104,13 @@ def list_suppressed(args) -> int:
 
 
 def send_due(args) -> int:
+    from mailproc.cluster import SentRouter
     from mailproc.outbound.sender import deliver_due
 
     app = App.from_args(args)
-    print(deliver_due(app))
+    router = SentRouter(list(app.mailbox_apps().values()))  # each copy to its own mailbox
+    try:
+        print(deliver_due(app, router))
+    finally:
+        router.close()
     return 0

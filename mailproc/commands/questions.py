@@ -11,6 +11,7 @@ from sqlalchemy import select
 from mailproc.app import App
 from mailproc.commands.output import print_json, print_table
 from mailproc.errors import MailprocError
+from mailproc.scope import mailbox_scope
 
 
 def register(sub) -> None:
@@ -72,7 +73,9 @@ def list_cases(args) -> int:
     app = App.from_args(args)
     directory, now = _directory(app), datetime.now(timezone.utc)
     with app.db.session() as s:
-        q = select(QuestionCase).order_by(QuestionCase.id.desc())
+        q = (select(QuestionCase)
+             .where(mailbox_scope(app).through_message(QuestionCase.message_pk))
+             .order_by(QuestionCase.id.desc()))
         if args.state and args.state != "overdue":
             q = q.where(QuestionCase.state == args.state)
         rows = [case_json(c, app.settings, directory, now) for c in s.scalars(q)]

@@ -23,7 +23,9 @@ from mailproc.registrations.models import (
     ConsentRecord,
     RegistrationAudit,
     RegistrationCase,
+    RegistrationDocument,
 )
+from mailproc.scope import mailbox_scope
 
 
 def register(sub) -> None:
@@ -98,10 +100,18 @@ def case_json(c: RegistrationCase) -> dict:
     }
 
 
+def _in_scope(app, case_id):
+    """Cases (by ``case_id``) with a document from the ``--mailbox`` mailbox."""
+    return mailbox_scope(app).through_message(
+        case_id, via=(RegistrationDocument.case_id, RegistrationDocument.message_pk))
+
+
 def list_cases(args) -> int:
     app = App.from_args(args)
     with app.db.session() as s:
-        q = select(RegistrationCase).order_by(RegistrationCase.id.desc())
+        q = (select(RegistrationCase)
+             .where(_in_scope(app, RegistrationCase.id))
+             .order_by(RegistrationCase.id.desc()))
         if args.state:
             q = q.where(RegistrationCase.state == args.state)
         rows = [case_json(c) for c in s.scalars(q)]
@@ -162,7 +172,8 @@ def list_consents(args) -> int:
     app = App.from_args(args)
     with app.db.session() as s:
         rows = [consent_json(r) for r in s.scalars(
-            select(ConsentRecord).order_by(ConsentRecord.id))]
+            select(ConsentRecord).where(_in_scope(app, ConsentRecord.case_id))
+            .order_by(ConsentRecord.id))]
     if args.json:
         print_json(rows)
     else:

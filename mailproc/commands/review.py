@@ -9,6 +9,7 @@ from mailproc.app import App
 from mailproc.commands.messages import message_json
 from mailproc.commands.output import print_json, print_table
 from mailproc.errors import MailprocError
+from mailproc.scope import apps_by_source, mailbox_scope
 from mailproc.store.models import Message
 
 
@@ -29,7 +30,8 @@ def list_review(args) -> int:
     app = App.from_args(args)
     with app.db.session() as s:
         rows = [message_json(m) for m in s.scalars(
-            select(Message).where(Message.state.in_(("review", "review-pending")))
+            select(Message).where(Message.state.in_(("review", "review-pending")),
+                                  mailbox_scope(app).messages())
             .order_by(Message.id))]
     if args.json:
         print_json(rows)
@@ -43,7 +45,7 @@ def retry_review(args) -> int:
         raise MailprocError("review retry: give a message ID or --all")
     app = App.from_args(args)
     with app.db.session() as s:
-        q = select(Message).where(Message.state == "review")
+        q = select(Message).where(Message.state == "review", mailbox_scope(app).messages())
         if not args.all:
             q = q.where(Message.id == args.id)
         rows = list(s.scalars(q))
@@ -51,7 +53,13 @@ def retry_review(args) -> int:
         raise MailprocError("nothing to retry; see mailproc review list")
     from mailproc.retry import retry_messages
 
-    done = retry_messages(app, rows)
-    for line in done:
-        print(line)
+    # each message with its own mailbox's settings and connection; one recorded under a
+    # mailbox no longer in the settings with this command's
+    boxes = apps_by_source(app)
+    by_box: dict[str, list[Message]] = {}
+    for row in rows:
+        by_box.setdefault(row.mailbox if row.mailbox in boxes else "", []).append(row)
+    for key, box_rows in by_box.items():
+        for line in retry_messages(boxes.get(key, app), box_rows):
+            print(line)
     return 0

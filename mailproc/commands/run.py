@@ -106,7 +106,8 @@ def run_once(app, now: datetime | None = None) -> int:
         ran = [name for name, outcome in jobs.run_due(app, now).items() if outcome == "ran"]
         if ran:
             print("jobs run: " + ", ".join(ran))
-        _deliver(app, SentRouter([box for box, _ in opened] or list(apps.values())))
+        # every mailbox, leased here or not: a row's Sent copy goes to its own mailbox
+        _deliver(app, SentRouter(list(apps.values())))
         for box, source in opened:
             jobs.after_outbox(box, source)
     finally:

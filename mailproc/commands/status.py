@@ -1,4 +1,5 @@
-"""``mailproc status``: counts by category and state, the review queue, the mailbox."""
+"""``mailproc status``: counts by category and state, the review queue, the mailbox; of
+the one mailbox ``--mailbox NAME`` names, else of every mailbox."""
 
 from __future__ import annotations
 
@@ -6,6 +7,7 @@ from sqlalchemy import func, select
 
 from mailproc.app import App
 from mailproc.commands.output import print_json
+from mailproc.scope import mailbox_scope
 from mailproc.store.models import Message
 
 
@@ -16,18 +18,25 @@ def register(sub) -> None:
 
 
 def collect(app: App) -> dict:
+    scope = mailbox_scope(app)
     with app.db.session() as s:
         by_category = dict(s.execute(
-            select(Message.category, func.count()).group_by(Message.category)).all())
+            select(Message.category, func.count()).where(scope.messages())
+            .group_by(Message.category)).all())
         by_state = dict(s.execute(
-            select(Message.state, func.count()).group_by(Message.state)).all())
-        last = s.scalar(select(func.max(Message.received_at)))
+            select(Message.state, func.count()).where(scope.messages())
+            .group_by(Message.state)).all())
+        last = s.scalar(select(func.max(Message.received_at)).where(scope.messages()))
     from mailproc.daemon import read_state
 
     daemon = read_state(app)
+    connection = daemon.get("mailbox", "unknown")
+    if scope.name and daemon.get("running"):
+        connection = daemon.get("mailboxes", {}).get(scope.name, connection)
     return {
         "mailbox": app.settings.mailbox.url,
-        "connection": daemon.get("mailbox", "unknown"),
+        "mailbox_name": scope.name,
+        "connection": connection,
         "daemon_running": daemon.get("running", False),
         "daemon_pid": daemon.get("pid") if daemon.get("running") else None,
         "messages_by_category": by_category,
@@ -49,7 +58,8 @@ def run(args) -> int:
     if args.json:
         print_json(data)
         return 0
-    print(f"mailbox:        {data['mailbox']}")
+    name = f" ({data['mailbox_name']})" if data["mailbox_name"] else ""
+    print(f"mailbox:        {data['mailbox']}{name}")
     print(f"connection:     {data['connection']}")
     print(f"last message:   {data['last_message_at'] or '-'}")
     print(f"review queue:   {data['review']}")

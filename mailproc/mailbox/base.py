@@ -77,13 +77,22 @@ class MailboxSource(ABC):
 
 def open_source(settings) -> MailboxSource:
     """The source ``mailbox.url`` names."""
-    url = settings.mailbox.url
+    return _source_class(settings.mailbox.url).from_settings(settings)
+
+
+def source_name(url: str) -> str:
+    """What the messages of the mailbox at ``url`` are recorded under (``Message.mailbox``,
+    a source's ``name``), without opening it or reading its password."""
+    return _source_class(url).name_for(url)
+
+
+def _source_class(url: str):
     if url.startswith("maildir:"):
         from mailproc.mailbox.maildir import MaildirSource
 
-        return MaildirSource(url[len("maildir:"):])
+        return MaildirSource
     if url.startswith(("imap://", "imaps://")):
         from mailproc.mailbox.imap import ImapSource
 
-        return ImapSource.from_settings(settings)
+        return ImapSource
     raise ConfigError(f"mailbox.url: unsupported {url!r}; write imap://, imaps:// or maildir:")

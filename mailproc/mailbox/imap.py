@@ -107,6 +107,22 @@ class Backoff:
         return self.tries > 0
 
 
+def _address(url: str) -> tuple[str, int, str, str, bool]:
+    """(host, port, user, folder, implicit TLS) of an imap:// or imaps:// URL."""
+    parts = urlsplit(url)
+    if not parts.hostname or not parts.username:
+        raise ConfigError(f"mailbox.url: write imap://user@host:port/INBOX, not {url!r}")
+    ssl_mode = parts.scheme == "imaps"
+    return (parts.hostname, parts.port or (993 if ssl_mode else 143), unquote(parts.username),
+            unquote(parts.path.lstrip("/")) or "INBOX", ssl_mode)
+
+
+def _name(user: str, host: str, port: int, folder: str) -> str:
+    """The key messages of this mailbox are recorded under (``Message.mailbox``): the same
+    for imap:// and imaps://, never the password."""
+    return f"imap://{user}@{host}:{port}/{folder}"
+
+
 class ImapSource(MailboxSource):
     def __init__(self, host: str, port: int, user: str, password: str, *, folder: str = "INBOX",
                  security: str = "starttls", tls_verify: bool = True, timeout: float = 60.0,
@@ -119,7 +135,7 @@ class ImapSource(MailboxSource):
         self.idle_renew = idle_renew
         self.poll_interval = poll_interval
         self.fetch_batch = max(1, fetch_batch)
-        self.name = f"imap://{user}@{host}:{port}/{folder}"
+        self.name = _name(user, host, port, folder)
         self._client: IMAPClient | None = None
         self._uidvalidity = 0
         self._caps: set[bytes] = set()
@@ -133,10 +149,7 @@ class ImapSource(MailboxSource):
     @classmethod
     def from_settings(cls, settings) -> "ImapSource":
         mb = settings.mailbox
-        parts = urlsplit(mb.url)
-        if not parts.hostname or not parts.username:
-            raise ConfigError(f"mailbox.url: write imap://user@host:port/INBOX, "
-                              f"not {mb.url!r}")
+        host, port, user, folder, ssl_mode = _address(mb.url)
         password = str(mb.password or "")
         if not password and mb.password_file:
             try:
@@ -145,13 +158,16 @@ class ImapSource(MailboxSource):
             except OSError as exc:
                 raise ConfigError(f"mailbox.password_file: cannot read it ({exc.strerror})") \
                     from None
-        ssl_mode = parts.scheme == "imaps"
-        folder = unquote(parts.path.lstrip("/")) or "INBOX"
-        return cls(parts.hostname, parts.port or (993 if ssl_mode else 143),
-                   unquote(parts.username), password, folder=folder,
+        return cls(host, port, user, password, folder=folder,
                    security="ssl" if ssl_mode else "starttls", tls_verify=mb.tls_verify,
                    timeout=mb.timeout, idle_renew=mb.idle_renew,
                    poll_interval=mb.poll_interval, fetch_batch=mb.fetch_batch)
+
+    @staticmethod
+    def name_for(url: str) -> str:
+        """The ``name`` a source on ``url`` has, without reading its password."""
+        host, port, user, folder, _ = _address(url)
+        return _name(user, host, port, folder)
 
     def clone(self) -> "ImapSource":
         """A second source on its own connection (for the IDLE thread)."""

@@ -41,9 +41,18 @@ def _split(filename: str) -> tuple[str, str]:
 class MaildirSource(MailboxSource):
     def __init__(self, path: str):
         self.root = Path(path)
-        self.name = f"maildir:{self.root}"
+        self.name = self.name_for(f"maildir:{path}")
         self._uidvalidity = 0
         self._counter = 0
+
+    @classmethod
+    def from_settings(cls, settings) -> "MaildirSource":
+        return cls(settings.mailbox.url[len("maildir:"):])
+
+    @staticmethod
+    def name_for(url: str) -> str:
+        """The ``name`` a source on ``url`` (maildir:PATH) has."""
+        return f"maildir:{Path(url[len('maildir:'):])}"
 
     # -- lifecycle ------------------------------------------------------------------------
 

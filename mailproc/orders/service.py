@@ -254,10 +254,11 @@ def count_by_state(session: Session) -> dict[str, int]:
     return dict(session.execute(select(Order.state, func.count()).group_by(Order.state)).all())
 
 
-def overdue_orders(session: Session, now: datetime) -> list[Order]:
+def overdue_orders(session: Session, now: datetime, *where) -> list[Order]:
     """Orders a department has not answered in time (reminded, or past the deadline and not
-    yet reminded): for ``orders list`` and the librarians' digest."""
+    yet reminded): for ``orders list``, ``status`` and the librarians' digest; ``where``
+    narrows them further (one mailbox's, mailproc.scope)."""
     return list(session.scalars(select(Order).where(
         (Order.state == st.OVERDUE)
-        | (Order.state.in_(st.AWAITING_DEPARTMENT) & (Order.deadline_at < now)))
+        | (Order.state.in_(st.AWAITING_DEPARTMENT) & (Order.deadline_at < now)), *where)
         .order_by(Order.deadline_at)))

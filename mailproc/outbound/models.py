@@ -41,6 +41,10 @@ class OutboxMessage(Base):
     error: Mapped[str] = mapped_column(Text, default="")
     recipients: Mapped[dict] = mapped_column(JSON, default=dict)
     sender: Mapped[str] = mapped_column(String(320))
+    #: the installation's mailbox it was queued for (mailproc.mailboxes.name_of): its Sent
+    #: copy goes there, ``--mailbox`` lists it there; "" before 0008 or from a scheduled job
+    #: of several mailboxes (then the From address decides, see mailproc.cluster.SentRouter)
+    mailbox: Mapped[str] = mapped_column(String(40), default="", server_default="")
     subject: Mapped[str] = mapped_column(Text, default="")
     text: Mapped[str] = mapped_column(Text, default="")
     html: Mapped[str] = mapped_column(Text, default="")

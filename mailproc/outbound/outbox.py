@@ -25,6 +25,7 @@ from sqlalchemy import insert, select
 from sqlalchemy.orm import Session, make_transient_to_detached
 
 from mailproc.errors import TemplateError
+from mailproc.mailboxes import name_of
 from mailproc.outbound.blobs import BlobStore
 from mailproc.outbound.models import OutboxAttachment, OutboxMessage, Suppression
 from mailproc.outbound.templates import Rendered, Templates
@@ -197,7 +198,8 @@ def _rows_for(settings, recipients: list[tuple[str, str]], blocked: dict[str, st
     domain = settings.mail.from_address.rpartition("@")[2]
     now = utcnow()
     base = dict(kind=kind, template=template, context=to_json(context),
-                sender=settings.mail.from_address, token=token or "", token_kind=token_kind,
+                sender=settings.mail.from_address, mailbox=name_of(settings),
+                token=token or "", token_kind=token_kind,
                 related_type=related[0] if related else "",
                 related_id=related[1] if related else None,
                 date=now, created_at=now, next_attempt_at=now, group_id=None,

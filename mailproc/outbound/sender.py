@@ -466,8 +466,9 @@ class Sender:
         for row_id in ids:
             if self.db.is_sqlite:
                 with self.db.session() as s:
-                    raw = self.raw_of(s.get(OutboxMessage, row_id), sent_copy=True)
-                if not await self._append_copy(loop, folder, row_id, raw):
+                    row = s.get(OutboxMessage, row_id)
+                    raw, mailbox = self.raw_of(row, sent_copy=True), row.mailbox
+                if not await self._append_copy(loop, folder, row_id, raw, mailbox):
                     break
                 with self.db.transaction() as s:
                     s.execute(update(OutboxMessage).where(OutboxMessage.id == row_id)
@@ -483,16 +484,22 @@ class Sender:
                 if row is None:
                     continue
                 if not await self._append_copy(loop, folder, row_id,
-                                               self.raw_of(row, sent_copy=True)):
+                                               self.raw_of(row, sent_copy=True), row.mailbox):
                     break
                 row.copied = True
             done += 1
         return done
 
-    async def _append_copy(self, loop, folder: str, row_id: int, raw: bytes) -> bool:
+    async def _append_copy(self, loop, folder: str, row_id: int, raw: bytes,
+                           mailbox: str = "") -> bool:
+        """APPEND one copy. A source that files copies of several mailboxes
+        (mailproc.cluster.SentRouter, ``routes_by_mailbox``) is told the row's mailbox; a
+        plain source is the one mailbox and files it in ``folder``."""
+        source = self.source
+        by_mailbox = {"mailbox": mailbox} if getattr(source, "routes_by_mailbox", False) else {}
         try:
-            await loop.run_in_executor(self._copier, self.source.append, folder, raw,
-                                       ["\\Seen"])
+            await loop.run_in_executor(
+                self._copier, lambda: source.append(folder, raw, ["\\Seen"], **by_mailbox))
             return True
         except Exception as exc:  # noqa: BLE001 - the mailbox may be down; retry next run
             log.warning("outbox %d: Sent copy failed (%s); will retry", row_id,
@@ -532,8 +539,13 @@ def deliver_due(app, source=None) -> SendStats:
     opened = None
     if source is None:
         try:
-            opened = source = app.source()
-            source.open()
+            if app.settings.mailboxes:  # several: each row's copy goes to its own mailbox
+                from mailproc.cluster import SentRouter  # noqa: PLC0415 - several mailboxes only
+
+                opened = source = SentRouter(list(app.mailbox_apps().values()))
+            else:
+                opened = source = app.source()
+                source.open()
         except Exception as exc:  # noqa: BLE001 - sending must not wait for the mailbox
             log.warning("outbox: mailbox not available for Sent copies (%s)", type(exc).__name__)
             opened = source = None

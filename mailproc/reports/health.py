@@ -40,21 +40,27 @@ def next_mailings(settings, now: datetime, count: int = 3) -> list[dict]:
 
 
 def health_fields(app, now: datetime | None = None) -> dict:
-    """Queue and outbox lengths, overdue orders, last message processed, next runs."""
+    """Queue and outbox lengths, overdue orders, last message processed, next runs; the
+    counts of the mailbox ``--mailbox`` names, else of every mailbox (mailproc.scope)."""
+    from mailproc.orders.models import Order
     from mailproc.orders.service import overdue_orders
     from mailproc.outbound.models import OutboxMessage
     from mailproc.reports.digest import dedupe_key
+    from mailproc.scope import mailbox_scope
     from mailproc.store.models import Message
 
     now = now or datetime.now(timezone.utc)
+    scope = mailbox_scope(app)
     with app.db.session() as s:
         outbox = dict(s.execute(select(OutboxMessage.state, func.count())
-                                .where(OutboxMessage.state.in_(("queued", "sending", "error")))
+                                .where(OutboxMessage.state.in_(("queued", "sending", "error")),
+                                       scope.outbox())
                                 .group_by(OutboxMessage.state)).all())
         queue = s.scalar(select(func.count()).select_from(Message)
-                         .where(Message.state == "decided"))
-        last = s.scalar(select(func.max(Message.updated_at)).where(Message.state == "done"))
-        overdue = len(overdue_orders(s, now))
+                         .where(Message.state == "decided", scope.messages()))
+        last = s.scalar(select(func.max(Message.updated_at))
+                        .where(Message.state == "done", scope.messages()))
+        overdue = len(overdue_orders(s, now, scope.through_message(Order.source_message_pk)))
         queued_today = s.scalar(select(OutboxMessage.id).where(
             OutboxMessage.dedupe_key == dedupe_key(app.settings, now))) is not None
     digest = next_digest(app.settings, now, queued_today)

@@ -21,8 +21,7 @@ import uuid
 import pytest
 
 from tests.drills.cluster_drill import RULES, create_database, drop_database, letter, run_drill
-from tests.servers.dovecot import DovecotServer
-from tests.servers.mailproc import ROOT, wait_for
+from tests.servers.mailproc import dovecot_mailboxes, wait_for
 from tests.servers.smtp import smtp_server  # noqa: F401 - the fixture
 
 pytestmark = pytest.mark.integration
@@ -81,28 +80,10 @@ def test_instances_starting_together_migrate_once(tmp_path, postgres):
 
 
 def test_one_daemon_two_mailboxes(tmp_path, smtp_server):  # noqa: F811
-    servers = [DovecotServer().start() for _ in range(2)]
-    try:
-        rules = tmp_path / "rules"
-        rules.mkdir()
-        (rules / "50-all.yaml").write_text(RULES, encoding="utf-8")
-        config = tmp_path / "mailproc.toml"
-        config.write_text(
-            f'[database]\nurl = "sqlite:///{tmp_path}/db.sqlite3"\n'
-            f'[paths]\ndata = "{tmp_path}/data"\nrules = "{rules}"\n'
-            f'templates = "{ROOT / "templates"}"\n[smtp]\nurl = "{smtp_server.url}"\n'
-            '[digest]\nenabled = false\n'
-            '[mailboxes.alpha]\n'
-            f'url = "{servers[0].url}"\nfrom_address = "alpha@nlrs.example"\n'
-            '[mailboxes.beta]\n'
-            f'url = "{servers[1].url}"\nfrom_address = "beta@nlrs.example"\n'
-            'sent_folder = "Отправленные"\n', encoding="utf-8")
-        env = {"MAILPROC_CONFIG": str(config), "MAILPROC_MAIL_TOKEN_SECRET": "two-boxes",
-               "MAILPROC_MAILBOXES_ALPHA_PASSWORD":
-               servers[0].password, "MAILPROC_MAILBOXES_BETA_PASSWORD": servers[1].password}
-        import os
-
-        env = {**os.environ, **env}
+    with dovecot_mailboxes(tmp_path, smtp_server.url, RULES, {
+            "alpha": 'from_address = "alpha@nlrs.example"\n',
+            "beta": 'from_address = "beta@nlrs.example"\nsent_folder = "Отправленные"\n',
+    }) as (servers, env):
         servers[0].deliver(letter(0, 1))
         servers[1].deliver(letter(1, 2))
         log = tmp_path / "daemon.log"
@@ -131,10 +112,6 @@ def test_one_daemon_two_mailboxes(tmp_path, smtp_server):  # noqa: F811
                                "messages", "list", "--json"], env=env, cwd=tmp_path,
                               capture_output=True, text=True, timeout=60)
         assert done.returncode == 0, done.stderr
-    finally:
-        for s in servers:
-            s.stop()
-            s.cleanup()
 
 
 def test_second_instance_on_sqlite_refuses(mailproc_setup):

@@ -3,6 +3,7 @@ and helpers that run the real ``mailproc`` command (tests, drills and benchmarks
 
 from __future__ import annotations
 
+import contextlib
 import os
 import subprocess
 import sys
@@ -95,6 +96,37 @@ class MailprocSetup:
             rows = list(s.scalars(select(Message).order_by(Message.id)))
         app.db.dispose()
         return rows
+
+
+@contextlib.contextmanager
+def dovecot_mailboxes(tmp_path: Path, smtp_url: str, rules: str, tables: dict[str, str],
+                      settings: str = ""):
+    """An installation of several ``[mailboxes.NAME]``, one Dovecot server each (``tables``:
+    NAME -> that table's keys besides ``url``, as TOML lines), ``rules`` as its one rules file
+    and ``settings`` as more TOML: yields the servers and the environment that runs
+    ``mailproc`` on them (settings file, passwords); stops the servers after."""
+    servers = [DovecotServer().start() for _ in tables]
+    try:
+        rules_dir = tmp_path / "rules"
+        rules_dir.mkdir()
+        (rules_dir / "50-all.yaml").write_text(rules, encoding="utf-8")
+        boxes = "".join(f'[mailboxes.{name}]\nurl = "{server.url}"\n{keys}'
+                        for (name, keys), server in zip(tables.items(), servers))
+        config = tmp_path / "mailproc.toml"
+        config.write_text(
+            f'[database]\nurl = "sqlite:///{tmp_path}/db.sqlite3"\n'
+            f'[paths]\ndata = "{tmp_path}/data"\nrules = "{rules_dir}"\n'
+            f'templates = "{ROOT / "templates"}"\n[smtp]\nurl = "{smtp_url}"\n'
+            f'[digest]\nenabled = false\n{settings}{boxes}', encoding="utf-8")
+        yield servers, {
+            **os.environ, "MAILPROC_CONFIG": str(config),
+            "MAILPROC_MAIL_TOKEN_SECRET": "named-mailboxes",
+            **{f"MAILPROC_MAILBOXES_{name.upper()}_PASSWORD": server.password
+               for name, server in zip(tables, servers)}}
+    finally:
+        for server in servers:
+            server.stop()
+            server.cleanup()
 
 
 def _toml(v) -> str:
