@@ -154,9 +154,11 @@ class DovecotServer:
         if os.geteuid() != 0:
             return
         for dirpath, dirnames, filenames in os.walk(path):
-            os.chown(dirpath, self.uid, self.gid)
-            for name in filenames:
-                os.chown(os.path.join(dirpath, name), self.uid, self.gid)
+            for target in [dirpath] + [os.path.join(dirpath, n) for n in filenames]:
+                try:
+                    os.chown(target, self.uid, self.gid)
+                except FileNotFoundError:  # Dovecot moved it meanwhile (a running client)
+                    pass
         os.chmod(path, 0o755)
 
     def start(self, timeout: float = 10.0) -> "DovecotServer":
