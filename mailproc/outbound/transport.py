@@ -1,10 +1,16 @@
 """Where messages go: an SMTP server (aiosmtplib) or a local folder of .eml files.
 
-Only this module speaks SMTP. It turns every failure into the two exception families the
-sender acts on (RFC 5321 4.2.1): 4xx replies, timeouts and lost connections are
-``TemporaryDeliveryError`` (retry later), 5xx are ``PermanentDeliveryError`` (stop). A
-recipient refused by RCPT is not an exception: it is reported per recipient in the result,
-because the others may still be accepted in the same transaction.
+Only this module and ``pipelining`` speak SMTP. aiosmtplib connects, negotiates TLS, says EHLO
+and logs in; when the server offers PIPELINING (RFC 2920) the mail transactions then go through
+``pipelining.PipelinedSession`` on the same connection (one round trip for the envelope, see
+there), otherwise through aiosmtplib, one command at a time.
+
+Every failure becomes one of the two exception families the sender acts on (RFC 5321 4.2.1):
+4xx replies, timeouts and lost connections are ``TemporaryDeliveryError`` (retry later), 5xx
+are ``PermanentDeliveryError`` (stop). A recipient refused by RCPT is not an exception: it is
+reported per recipient in the result, because the others may still be accepted in the same
+transaction. A 421 (the server is closing, RFC 5321 3.8) anywhere is temporary for the whole
+message, and the connection is dropped.
 """
 
 from __future__ import annotations
@@ -17,8 +23,10 @@ from pathlib import Path
 from urllib.parse import urlsplit
 
 import aiosmtplib
+from aiosmtplib.email import quote_address
 
 from mailproc.errors import ConfigError, PermanentDeliveryError, TemporaryDeliveryError
+from mailproc.outbound.pipelining import ACCEPTED, PipelinedSession, ReplyError
 
 
 @dataclass
@@ -37,44 +45,76 @@ class SmtpConnection:
         self.use_tls, self.username, self.password = use_tls, username, password
         self.timeout, self.tls_verify = timeout, tls_verify
         self.smtp: aiosmtplib.SMTP | None = None
+        self.piped: PipelinedSession | None = None  # set when the server offers PIPELINING
+
+    @property
+    def pipelining(self) -> bool:
+        return self.piped is not None
 
     async def _connect(self) -> aiosmtplib.SMTP:
-        if self.smtp is not None and self.smtp.is_connected:
+        if self.smtp is not None and self.smtp.is_connected and (
+                self.piped is None or self.piped.usable):
             return self.smtp
+        self.close()
         smtp = aiosmtplib.SMTP(hostname=self.host, port=self.port, timeout=self.timeout,
                                use_tls=self.use_tls, start_tls=None if not self.use_tls else False,
                                validate_certs=self.tls_verify)
         await smtp.connect()
-        if self.username:
-            await smtp.login(self.username, self.password)
+        try:
+            if smtp.is_ehlo_or_helo_needed:
+                # after STARTTLS, and on implicit TLS, aiosmtplib leaves EHLO to its own
+                # mail()/rcpt(); our commands need it said first (RFC 3207 4.2: the answer
+                # before TLS no longer counts), and its answer says whether PIPELINING is there
+                try:
+                    await smtp.ehlo()
+                except aiosmtplib.SMTPHeloError:
+                    await smtp.helo()
+            if self.username:
+                await smtp.login(self.username, self.password)
+        except BaseException:
+            smtp.close()
+            raise
+        if smtp.supports_extension("pipelining"):
+            self.piped = PipelinedSession(smtp.transport, self.timeout)
         self.smtp = smtp
         return smtp
 
     async def send(self, sender: str, recipients: list[str], raw: bytes) -> SendResult:
         """One SMTP transaction: MAIL, RCPT for each recipient, DATA when any was accepted."""
+        mail_from, rcpt_to = _path(sender), [_path(r) for r in recipients]
         result = SendResult()
         try:
             smtp = await self._connect()
-            await _mail(smtp, sender)
-            for rcpt in recipients:
+            if self.piped is not None:
+                replies, final = await self.piped.transaction(mail_from, rcpt_to, raw)
+                for rcpt, reply in zip(recipients, replies):
+                    if reply.code in ACCEPTED:
+                        result.accepted.append(rcpt)
+                    else:
+                        result.refused[rcpt] = (reply.code, reply.text)
+                if final is not None:
+                    result.answer = str(final)
+                return result
+            await _command(smtp, b"MAIL", b"FROM:" + mail_from, (250,))
+            for rcpt, path in zip(recipients, rcpt_to):
                 try:
-                    await _rcpt(smtp, rcpt)
+                    await _command(smtp, b"RCPT", b"TO:" + path, ACCEPTED)
                     result.accepted.append(rcpt)
-                except aiosmtplib.SMTPRecipientRefused as exc:
-                    result.refused[rcpt] = (exc.code, exc.message)
+                except aiosmtplib.SMTPResponseException as exc:
                     if exc.code == 421:
-                        raise TemporaryDeliveryError(f"{exc.code} {exc.message}") from None
+                        raise
+                    result.refused[rcpt] = (exc.code, exc.message)
             if not result.accepted:
                 await smtp.rset()
                 return result
             response = await smtp.data(raw)
             result.answer = f"{response.code} {response.message}"
             return result
-        except (TemporaryDeliveryError, PermanentDeliveryError):
-            await self._reset()
-            raise
-        except aiosmtplib.SMTPResponseException as exc:
-            await self._reset()
+        except (aiosmtplib.SMTPResponseException, ReplyError) as exc:
+            if exc.code == 421:
+                self.close()
+            else:
+                await self._reset()
             text = f"{exc.code} {exc.message}"
             if 500 <= exc.code < 600:
                 raise PermanentDeliveryError(text) from None
@@ -82,22 +122,32 @@ class SmtpConnection:
         except (aiosmtplib.SMTPException, asyncio.TimeoutError, OSError) as exc:
             self.close()
             raise TemporaryDeliveryError(f"{type(exc).__name__}: {exc}") from None
+        except asyncio.CancelledError:
+            self.close()  # cancelled mid-command: the session's state is unknown
+            raise
 
     async def _reset(self) -> None:
         """Leave the session clean for the next message (RSET), or drop it."""
-        if self.smtp is not None and self.smtp.is_connected:
-            try:
+        try:
+            if self.piped is not None:
+                await self.piped.rset()
+            elif self.smtp is not None and self.smtp.is_connected:
                 await self.smtp.rset()
-            except (aiosmtplib.SMTPException, asyncio.TimeoutError, OSError):
-                self.close()
+        except (aiosmtplib.SMTPException, ReplyError, asyncio.TimeoutError, OSError):
+            self.close()
 
     def close(self) -> None:
+        if self.piped is not None:
+            self.piped.close()
+            self.piped = None
         if self.smtp is not None:
             self.smtp.close()
             self.smtp = None
 
     async def quit(self) -> None:
-        if self.smtp is not None and self.smtp.is_connected:
+        if self.piped is not None:
+            await self.piped.quit()
+        elif self.smtp is not None and self.smtp.is_connected:
             try:
                 await self.smtp.quit()
             except (aiosmtplib.SMTPException, asyncio.TimeoutError, OSError):
@@ -107,29 +157,34 @@ class SmtpConnection:
 
 #: an addr-spec that needs no quoting and no SMTPUTF8 (RFC 5321 4.1.2 Mailbox, dot-atoms only)
 _PLAIN = re.compile(r"[A-Za-z0-9!#$%&'*+/=?^_`{|}~.-]+@[A-Za-z0-9.-]+")
+_CONTROL = re.compile(rb"[\x00-\x1f\x7f]")
 
 
-async def _mail(smtp: aiosmtplib.SMTP, sender: str) -> None:
-    """MAIL FROM:<sender>. The outbox holds addresses already parsed and checked, so the
-    common plain one is written as it is (``execute_command``): aiosmtplib's ``mail`` parses
-    it again with ``email.utils``, which cost more per message than the rest of the SMTP
-    conversation. Anything else (quoting, non-ASCII) goes through ``mail``."""
-    if not _PLAIN.fullmatch(sender):
-        await smtp.mail(sender)
-        return
-    response = await smtp.execute_command(b"MAIL", b"FROM:<" + sender.encode() + b">")
-    if response.code != 250:
-        raise aiosmtplib.SMTPSenderRefused(response.code, response.message, sender)
+def _path(address: str) -> bytes:
+    """``<address>`` for MAIL FROM and RCPT TO (RFC 5321 4.1.2). The outbox holds addresses
+    already parsed and checked, so the common plain one is written as it is: parsing it again
+    with ``email.utils`` (what aiosmtplib's ``mail``/``rcpt`` do) cost more per message than
+    the rest of the SMTP conversation. Anything else goes through aiosmtplib's quoting, as
+    before; one that still is not plain ASCII, or holds a control character (a command
+    injection), cannot be sent without SMTPUTF8, which we do not use: a permanent failure."""
+    if _PLAIN.fullmatch(address):
+        return b"<" + address.encode() + b">"
+    try:
+        path = quote_address(address).encode("ascii")
+    except UnicodeEncodeError:
+        path = b"\x00"
+    if _CONTROL.search(path):
+        raise PermanentDeliveryError(
+            "адрес нельзя передать по SMTP: в нём символы не из ASCII или управляющие")
+    return path
 
 
-async def _rcpt(smtp: aiosmtplib.SMTP, recipient: str) -> None:
-    """RCPT TO:<recipient>, as ``_mail``; 250 and 251 accept it (RFC 5321 4.2.2)."""
-    if not _PLAIN.fullmatch(recipient):
-        await smtp.rcpt(recipient)
-        return
-    response = await smtp.execute_command(b"RCPT", b"TO:<" + recipient.encode() + b">")
-    if response.code not in (250, 251):
-        raise aiosmtplib.SMTPRecipientRefused(response.code, response.message, recipient)
+async def _command(smtp: aiosmtplib.SMTP, verb: bytes, arg: bytes, ok: tuple[int, ...]) -> None:
+    """MAIL or RCPT on aiosmtplib (servers without PIPELINING): a reply not in ``ok``
+    raises, as aiosmtplib's own ``mail``/``rcpt`` would."""
+    response = await smtp.execute_command(verb, arg)
+    if response.code not in ok:
+        raise aiosmtplib.SMTPResponseException(response.code, response.message)
 
 
 class FileConnection:

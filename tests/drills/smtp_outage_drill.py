@@ -16,7 +16,7 @@ from pathlib import Path
 
 
 def run_outage(messages: int = 500, outage: float = 60.0, workdir: str | None = None,
-               backoff: float = 2.0) -> dict:
+               backoff: float = 2.0, pipelining: bool = False) -> dict:
     from sqlalchemy import func, select
 
     from mailproc.app import App
@@ -26,7 +26,7 @@ def run_outage(messages: int = 500, outage: float = 60.0, workdir: str | None = 
     from tests.servers.smtp import SmtpServer, outbound_settings
 
     work = Path(workdir or tempfile.mkdtemp(prefix="outage-drill-"))
-    with SmtpServer() as server:
+    with SmtpServer(pipelining=pipelining) as server:
         app = App(outbound_settings(work / "data", server.url,
                                     outbox={"retry_backoff": backoff,
                                             "retry_backoff_max": backoff * 4, "batch": 50}))
@@ -61,8 +61,10 @@ def main(argv=None) -> int:
     p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     p.add_argument("--messages", type=int, default=500)
     p.add_argument("--outage", type=float, default=60.0)
+    p.add_argument("--pipelining", action="store_true",
+                   help="the server advertises PIPELINING (RFC 2920)")
     args = p.parse_args(argv)
-    result = run_outage(args.messages, args.outage)
+    result = run_outage(args.messages, args.outage, pipelining=args.pipelining)
     print(json.dumps(result, ensure_ascii=False, indent=2))
     ok = result["lost"] == 0 and result["duplicates"] == 0 and result["refused_answers"] > 0
     print("OK" if ok else "FAILED")

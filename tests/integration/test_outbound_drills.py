@@ -11,8 +11,10 @@ from tests.drills.smtp_outage_drill import run_outage
 pytestmark = pytest.mark.integration
 
 
-def test_421_outage_in_the_middle_every_message_arrives_once(tmp_path):
-    result = run_outage(messages=500, outage=4.0, workdir=str(tmp_path), backoff=0.5)
+@pytest.mark.parametrize("pipelining", [False, True], ids=["stepwise", "pipelined"])
+def test_421_outage_in_the_middle_every_message_arrives_once(tmp_path, pipelining):
+    result = run_outage(messages=500, outage=4.0, workdir=str(tmp_path), backoff=0.5,
+                        pipelining=pipelining)
     assert result["refused_answers"] > 0  # the outage really happened mid-way
     assert result["arrived"] == 500
     assert result["lost"] == 0 and result["duplicates"] == 0 and result["strangers"] == 0
