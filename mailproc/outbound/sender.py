@@ -19,10 +19,14 @@ died; its journal is on that host, so those may be sent twice).
 A pass claims and loads the next batch while the current one is being sent, and commits the
 results of each batch in one executemany UPDATE: a row claimed ahead and never handed to a
 connection is released (or recovered after a crash) as ``queued``, never recorded as sent, so
-neither adds to the window above. They do widen it a little: while the claim thread or the
-recording thread holds the interpreter lock, a 250 already on the socket waits up to the
-switch interval (5 ms) for the event loop to read it and write the journal. The kill drill
-(tests/drills/sender_kill_drill.py) shows it: 4-8 duplicates in 10 kills, 2-7 before.
+neither adds to the window above. What does widen it is a busy event loop: a 250 on the
+socket waits until the loop has run the callbacks ahead of it (building and writing other
+connections' messages), so a sender working flat out with 4 connections has one of them in
+the window most of the time. The kill drill (tests/drills/sender_kill_drill.py), which kills
+right after arrivals while 1,000 messages are being sent, counts 7-18 duplicates in 10-20
+kills (at most one per kill, as stated above; a lower Python switch interval made no
+difference). A daemon that sends replies as they come is rarely in the window: the cluster
+drill (tests/drills/cluster_drill.py) counted none in 36 kills.
 
 Sent copies are appended after ``sent`` is committed and flagged ``copied`` after the append;
 a crash between the two gives at most one extra copy in Sent, never a second letter to a

@@ -48,7 +48,7 @@ def child(data_dir: str, smtp_url: str) -> int:
 
 
 def run_drill(messages: int = 1000, kills: int = 10, workdir: str | None = None,
-              seed: int | None = None) -> dict:
+              seed: int | None = None, pipelining: bool = False) -> dict:
     from mailproc.app import App
     from tests.drills.outbound_common import fill_outbox, tally
     from tests.servers.smtp import SmtpServer, outbound_settings
@@ -56,7 +56,7 @@ def run_drill(messages: int = 1000, kills: int = 10, workdir: str | None = None,
     rng = random.Random(seed)
     work = Path(workdir or tempfile.mkdtemp(prefix="kill-drill-"))
     data = work / "data"
-    with SmtpServer() as server:
+    with SmtpServer(pipelining=pipelining) as server:
         app = App(outbound_settings(data, server.url))
         fill_outbox(app, messages)
         cmd = [sys.executable, "-m", "tests.drills.sender_kill_drill", "--child", str(data),
@@ -95,11 +95,14 @@ def main(argv=None) -> int:
     p.add_argument("--messages", type=int, default=1000)
     p.add_argument("--kills", type=int, default=10)
     p.add_argument("--seed", type=int)
+    p.add_argument("--pipelining", action="store_true",
+                   help="the server advertises PIPELINING (RFC 2920), so the sender pipelines")
     p.add_argument("--child", nargs=2, metavar=("DATA", "SMTP_URL"), help=argparse.SUPPRESS)
     args = p.parse_args(argv)
     if args.child:
         return child(*args.child)
-    result = run_drill(args.messages, args.kills, seed=args.seed)
+    result = run_drill(args.messages, args.kills, seed=args.seed,
+                       pipelining=args.pipelining)
     print(json.dumps(result, ensure_ascii=False, indent=2))
     ok = result["lost"] == 0 and result["duplicates"] <= result["kills"] \
         and result["strangers"] == 0
