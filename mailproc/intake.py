@@ -277,8 +277,11 @@ class Intake:
             return None
         return self._done(row_id, row, _Filed(uid, raw, letter, decision, started), stats)
 
-    def _done(self, row_id: int, row: Message, item: "_Filed", stats: IntakeStats) -> Message:
-        """A message's rows are committed: file it, count it."""
+    def _done(self, row_id: int, row: Message | dict, item: "_Filed",
+              stats: IntakeStats) -> Message | dict:
+        """A message's rows are committed: file it, count it. ``row`` is the column values
+        when it was written without the ORM; a Message is made of them only for a listener
+        (building one costs more than writing it)."""
         decision = item.decision
         log.info("message %s decided: category=%s rule=%s", row_id, decision.category,
                  decision.rule or "builtin")
@@ -288,6 +291,8 @@ class Intake:
         stats.categories[decision.category] = stats.categories.get(decision.category, 0) + 1
         metrics.inc_message(decision.category, item.started)
         if self.on_processed is not None:
+            if isinstance(row, dict):
+                row = Message(id=row_id, **row)
             self.on_processed(row, item.letter, decision)
         return row
 
@@ -397,7 +402,7 @@ class Intake:
         s.add(DecisionRow(message=row, **_decision_columns(decision, results)))
 
     def _insert_filed_only(self, group: list["_Filed"]
-                           ) -> list[tuple[tuple[int, Message], "_Filed"]]:
+                           ) -> list[tuple[tuple[int, dict], "_Filed"]]:
         """The rows ``_row`` + ``_record`` write, for new UIDs whose decisions have no actions,
         in ONE transaction: two Core executemany INSERTs. Session and unit of work cost about
         0.6 ms a message here (measured), and a commit each about 0.5 ms."""
@@ -407,14 +412,15 @@ class Intake:
                  **_decided_columns(item.decision)} for item in group]
         table = Message.__table__
         with self.db.engine.begin() as conn:
-            ids = list(conn.scalars(insert(table).returning(table.c.id,
-                                                            sort_by_parameter_order=True),
-                                    rows))
+            # ids matched by UID, which is unique here: RETURNING in parameter order would
+            # make SQLAlchemy send one INSERT a row to SQLite instead of batched ones
+            by_uid = dict(conn.execute(insert(table).returning(table.c.uid, table.c.id),
+                                       rows).all())
+            ids = [by_uid[item.uid] for item in group]
             conn.execute(insert(DecisionRow.__table__),
                          [{"message_pk": row_id, **_decision_columns(item.decision, [])}
                           for row_id, item in zip(ids, group)])
-        return [((row_id, Message(id=row_id, **values)), item)
-                for row_id, values, item in zip(ids, rows, group)]
+        return [((row_id, values), item) for row_id, values, item in zip(ids, rows, group)]
 
     def _row(self, s: Session, uid: str, letter: Letter) -> Message:
         # inside a chunk the UID was just listed as unknown: no row to look for

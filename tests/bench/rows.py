@@ -142,11 +142,21 @@ def measure_intake(plan: Plan, rows) -> None:
                                  "summary": "; ".join(summary.splitlines()),
                                  "left_in_inbox": server.count("INBOX")}
             results["big"]["folders"] = move_all_to_inbox(server)
+            # issue 3's measurement: the intake itself, sorting with its built-in decision
+            # (the shipped rules' replies, hand-offs and Sent copies are rows 1a and 1b)
+            bare_fetch_rate(server)
+            got, bare = bare_fetch_rate(server)
+            rate, summary = run_once_rate(MailprocSetup(work / "builtin", server), got)
+            results["builtin"] = {"messages": got, "mb": total_mb, "bare_per_s": bare,
+                                  "mailproc_per_s": rate,
+                                  "summary": "; ".join(summary.splitlines()),
+                                  "left_in_inbox": server.count("INBOX")}
+            move_all_to_inbox(server)
             imapfilter_s, sorted_into = imapfilter_sort(server, work)
         finally:
             shutil.rmtree(work, ignore_errors=True)
 
-    for key, name in (("1a", "small"), ("1b", "big")):
+    for key, name in (("1a", "small"), ("1b", "big"), ("1d", "builtin")):
         r = results[name]
         mb_s = r["mailproc_per_s"] * r["mb"] / r["messages"]
         rows[key].set(
