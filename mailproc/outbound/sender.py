@@ -138,6 +138,7 @@ class Sender:
         self.journal = Journal(self.journal_dir, self.claim_id)
         self._next_slot: dict[str, float] = {}
         self._server_down = False  # a pass stops claiming once the server refuses service
+        self._stop: asyncio.Event | None = None  # the daemon's stop, during run_once
         self._results: list[tuple[str, int, object]] = []
         self._copier = ThreadPoolExecutor(1, thread_name_prefix="sent-copy") if source else None
         self._claimer = ThreadPoolExecutor(1, thread_name_prefix="outbox-claim")
@@ -244,9 +245,15 @@ class Sender:
 
     # -- sending ----------------------------------------------------------------------------
 
-    async def run_once(self) -> SendStats:
-        """Send everything due now, then append Sent copies; returns what happened."""
+    async def run_once(self, stop: asyncio.Event | None = None) -> SendStats:
+        """Send everything due now, then append Sent copies; returns what happened.
+
+        ``stop`` (the daemon's SIGTERM) ends the pass early: each connection finishes the
+        message it is sending and records it, nothing more is sent, and the rows claimed
+        ahead go back to the queue. So a stop never cuts a message between the server's 250
+        and its record (the double-send window above)."""
         stats = SendStats()
+        self._stop = stop
         started = metrics.clock()
         stats.recovered = await asyncio.to_thread(self.recover)
         self._server_down = False
@@ -259,13 +266,13 @@ class Sender:
         # so the connections do not wait for the database between batches
         ahead = self._claimer.submit(self._claim_load)
         try:
-            while not self._server_down:
+            while not self._halted():
                 rows = await asyncio.wrap_future(ahead)
                 if not rows:
                     break
                 ahead = self._claimer.submit(self._claim_load)
                 for row in rows:
-                    if self._server_down:
+                    if self._halted():
                         break
                     await queue.put(row)
             await asyncio.wrap_future(ahead)  # its claims committed before any release
@@ -276,6 +283,8 @@ class Sender:
             await recorder
             if self._server_down:  # claimed but never tried: back, due after a first backoff
                 self.release(delay=backoff(self.settings, 1))
+            elif self._halted():  # stopping: what was claimed but not sent is due at once
+                self.release()
         except BaseException:
             for w in workers:
                 w.cancel()
@@ -289,8 +298,8 @@ class Sender:
             self.release()
             raise
         self.journal.remove()
-        if self.source is not None:
-            stats.copied = await self.copy_sent()
+        if self.source is not None and not (stop is not None and stop.is_set()):
+            stats.copied = await self.copy_sent()  # when stopping: on the next start
         metrics.observe_send_pass(stats, started)
         return stats
 
@@ -301,6 +310,8 @@ class Sender:
                 row = await queue.get()
                 if row is None:
                     return
+                if self._halted():
+                    continue  # left claimed; released when the pass ends
                 await self._send_one(conn, row)
         finally:
             await conn.quit()
@@ -341,6 +352,10 @@ class Sender:
             log.info("outbox %d: sent", row.id)
         else:
             self._results.append(("record", row.id, result))
+
+    def _halted(self) -> bool:
+        """No more messages this pass: the server refuses service, or the daemon stops."""
+        return self._server_down or (self._stop is not None and self._stop.is_set())
 
     async def _pace(self, recipients: list[str]) -> None:
         """Per-recipient-domain rate limit (smtp.domain_rate messages a second)."""
@@ -514,7 +529,7 @@ class Sender:
         """The daemon's sender task: a pass whenever something may be due, until ``stop``."""
         while not stop.is_set():
             try:
-                stats = await self.run_once()
+                stats = await self.run_once(stop)
                 if stats.sent or stats.failed:
                     log.info("outbox pass: %s", stats)
             except Exception:  # noqa: BLE001 - the loop never dies; the rows stay queued

@@ -278,3 +278,37 @@ def test_sent_copy_appended_to_dovecot_sent_folder(tmp_path, smtp_server, doveco
     assert b"\\Seen" in flags
     assert raw.replace(b"\r\n", b"\n") == smtp_server.messages[0].raw.replace(b"\r\n", b"\n")
     assert decode_letter(raw).subject == "Ваш вопрос получен [НБ 2026-00077]"
+
+
+def test_a_stop_ends_the_pass_after_the_messages_in_flight(app, smtp_server):  # noqa: F811
+    """The daemon's SIGTERM during a big send: each connection finishes the message it is
+    sending, nothing more goes out, every message that arrived is recorded ``sent`` and the
+    rest wait ``queued`` (unclaimed); the next pass sends exactly those."""
+    import asyncio
+    from collections import Counter
+
+    from mailproc.outbound.sender import Sender
+    from tests.drills.outbound_common import fill_outbox
+
+    fill_outbox(app, 400)
+
+    async def stopped_pass():
+        stop = asyncio.Event()
+        sender = Sender.from_app(app)
+        task = asyncio.create_task(sender.run_once(stop))
+        while len(smtp_server.messages) < 40:
+            await asyncio.sleep(0.002)
+        stop.set()
+        return await asyncio.wait_for(task, 30)
+
+    stats = asyncio.run(stopped_pass())
+    arrived = Counter(m.message["Message-ID"] for m in smtp_server.messages)
+    with app.db.session() as s:
+        rows = list(s.scalars(select(OutboxMessage)))
+    sent = {r.message_id for r in rows if r.state == "sent"}
+    assert 40 <= len(arrived) < 400 and max(arrived.values()) == 1
+    assert set(arrived) == sent and stats.sent == len(sent)
+    assert {(r.state, r.claim) for r in rows if r.message_id not in sent} == {("queued", "")}
+    deliver_due(app)
+    arrived = Counter(m.message["Message-ID"] for m in smtp_server.messages)
+    assert len(arrived) == 400 and max(arrived.values()) == 1
