@@ -487,7 +487,11 @@ class ImapSource(MailboxSource):
         timeout = max(0.0, min(timeout, self.idle_renew))
         try:
             self._client.idle()
-            responses = list(self._client.idle_check(timeout=timeout))
+            # a change the server sent right behind its "+ idling" may already sit in the read
+            # buffer, where idle_check (which polls the socket) would not see it until the
+            # round ends: then end IDLE at once, DONE's answer returns it
+            responses = [] if self._input_waiting() else \
+                list(self._client.idle_check(timeout=timeout))
             # changes noticed while DONE travels arrive with its answer
             responses += list(self._client.idle_done()[1])
         except _NETWORK_ERRORS as exc:
@@ -498,6 +502,29 @@ class ImapSource(MailboxSource):
             self.close()
             raise SourceUnavailable(f"IMAP IDLE failed: {exc}") from None
         return any(not _keepalive(r) for r in responses)
+
+
+    def _input_waiting(self) -> bool:
+        """Whether bytes from the server were already read off the socket (into the TLS
+        layer or imaplib's buffered reader) or are readable now, without blocking. Seen
+        against Dovecot: "+ idling" and "* N EXISTS" arriving in one segment, so reading the
+        continuation line buffered the notice (imapclient's idle_check polls only the
+        socket)."""
+        sock = self._client.socket()
+        pending = getattr(sock, "pending", None)  # an ssl.SSLSocket's decrypted bytes
+        if pending is not None and pending():
+            return True
+        reader = getattr(self._client._imap, "file", None)  # imaplib's buffered reader
+        if reader is None:
+            return False
+        previous = sock.gettimeout()
+        sock.setblocking(False)
+        try:
+            return bool(reader.peek(1))  # what is buffered, or one non-blocking read
+        except (OSError, ValueError):  # nothing readable (or TLS wants more bytes)
+            return False
+        finally:
+            sock.settimeout(previous)
 
 
 def _keepalive(response) -> bool:
