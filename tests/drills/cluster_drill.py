@@ -13,7 +13,8 @@ for the minute after the start (one outbox row per contact), queued by the insta
 * every outbox row sent once: each Message-ID the outbox sent arrived at the SMTP server,
   none arrived that the outbox does not know, and a second copy only where a kill fell
   between the final "." of DATA and the server's 250 reaching the sender (RFC 1047; no SMTP
-  client can close that window, see mailproc.outbound.sender): at most one per kill;
+  client can close that window, see mailproc.outbound.sender): at most one per
+  connection per kill;
 * each mailing delivered once per contact.
 
 Printed: the counts, and the longest time a mailbox went unread after its holder was killed
@@ -134,7 +135,7 @@ class ClusterResult:
                 f"outbox: rows {self.outbox_rows}, sent {self.outbox_sent}, unsent "
                 f"{self.outbox_unsent}; SMTP received {self.received}, twice "
                 f"{self.received_twice} (a kill between the final '.' and the server's 250, "
-                f"RFC 1047: at most one per kill), unknown {self.received_unknown}\n"
+                f"RFC 1047), unknown {self.received_unknown}\n"
                 f"mailing: contacts {self.contacts}, outbox rows per contact {dict(per)}, "
                 f"arrivals per contact {dict(got)} (second arrivals are among the SMTP-window "
                 f"ones above)\n"

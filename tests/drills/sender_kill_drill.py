@@ -1,5 +1,6 @@
-"""Drill: SIGKILL the sender at random moments while it sends; nothing may be lost and at most
-one message may be sent twice per kill (the window documented in mailproc.outbound.sender).
+"""Drill: SIGKILL the sender at random moments while it sends; nothing may be lost, and the
+messages sent twice (the window documented in mailproc.outbound.sender: at most one per
+connection per kill, about one per kill in practice) must not outnumber the kills.
 
     .venv/bin/python -m tests.drills.sender_kill_drill [--messages 1000] [--kills 10]
 
