@@ -172,8 +172,8 @@ def _path(address: str) -> bytes:
     try:
         path = quote_address(address).encode("ascii")
     except UnicodeEncodeError:
-        path = b"\x00"
-    if _CONTROL.search(path):
+        path = None
+    if path is None or _CONTROL.search(path):
         raise PermanentDeliveryError(
             "адрес нельзя передать по SMTP: в нём символы не из ASCII или управляющие")
     return path

@@ -84,9 +84,10 @@ def measure(workdir: Path, instances: int, mailboxes: int, messages: int) -> flo
         subprocess.run([sys.executable, "-m", "mailproc", "db", "upgrade"], env=env, check=True,
                        cwd=workdir, capture_output=True, timeout=120)
         for i in range(instances):
-            log = open(workdir / f"instance{i}.log", "ab")  # noqa: SIM115 - the child's
-            procs.append(subprocess.Popen([sys.executable, "-m", "mailproc", "run"], env=env,
-                                          cwd=workdir, stdout=log, stderr=subprocess.STDOUT))
+            with open(workdir / f"instance{i}.log", "ab") as log:  # the child keeps its copy
+                procs.append(subprocess.Popen([sys.executable, "-m", "mailproc", "run"],
+                                              env=env, cwd=workdir, stdout=log,
+                                              stderr=subprocess.STDOUT))
         keys = [lock_key("mailbox:" + s.url) for s in servers]
 
         def holders() -> list:
