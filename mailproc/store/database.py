@@ -25,6 +25,7 @@ class Database:
     def __init__(self, engine: Engine):
         self.engine = engine
         self._sessions = sessionmaker(engine, expire_on_commit=False)
+        _configure_mappers()
 
     @property
     def is_sqlite(self) -> bool:
@@ -46,6 +47,23 @@ class Database:
 
     def dispose(self) -> None:
         self.engine.dispose()
+
+
+def _configure_mappers() -> None:
+    """Import every model module and resolve the relationships now, in the thread that
+    opens the database, before the daemon starts its threads.
+
+    SQLAlchemy configures mappers lazily, on the first query, and a failure is final for the
+    process ("One or more mappers failed to initialize"). Left lazy, a query in one thread
+    (the outreach pass) could configure while another thread was half-way through importing
+    a model module (QuestionCase defined, QuestionMessage not yet): seen in the two-instance
+    benchmark as an instance that failed every pass until it was restarted.
+    """
+    from sqlalchemy.orm import configure_mappers
+
+    import mailproc.store.models_all  # noqa: F401  (every table's module)
+
+    configure_mappers()
 
 
 def _sqlite_pragmas(busy_timeout_ms: int):
