@@ -35,6 +35,7 @@ from sqlalchemy import Integer, String, UniqueConstraint, delete, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Mapped, mapped_column
 
+from mailproc.errors import ConfigError
 from mailproc.store.base import Base, UTCDateTime, utcnow
 
 log = logging.getLogger("mailproc.jobs")
@@ -199,8 +200,10 @@ def run_job(app, job: Job, now: datetime | None = None) -> str:
     try:
         result = job.run(app, now)
     except Exception as exc:  # noqa: BLE001 - one job's failure never stops the loop
-        # the exception's text may name a reader: the type only, the trace at debug level
-        log.warning("job %s failed: %s", job.name, type(exc).__name__)
+        # the exception's text may name a reader: the type only, the trace at debug level;
+        # a ConfigError's text names a setting and its fix, which the admin needs to read
+        log.warning("job %s failed: %s", job.name,
+                    exc if isinstance(exc, ConfigError) else type(exc).__name__)
         log.debug("job %s traceback", job.name, exc_info=True)
         _finish_quietly(app.db, claim_id, f"failed: {type(exc).__name__}")
         return "failed"

@@ -82,6 +82,21 @@ def test_a_failing_job_is_recorded_and_does_not_raise(tmp_path, monkeypatch):
         assert row.outcome == "failed: RuntimeError"
 
 
+def test_a_job_stopped_by_a_setting_names_it_in_the_log(tmp_path, caplog):
+    from mailproc.app import App
+
+    s = dataclasses.replace(load_settings(environ={}), database=dataclasses.replace(
+        load_settings(environ={}).database, url=f"sqlite:///{tmp_path}/db.sqlite3"))
+    app = App(s)
+
+    def no_key(_app, _now):
+        raise ConfigError("vault.key: no key for the registration documents' vault")
+
+    with caplog.at_level("WARNING", logger="mailproc.jobs"):
+        assert jobs.run_job(app, jobs.Job("retention", no_key, every=lambda _s: 60)) == "failed"
+    assert "job retention failed: vault.key: no key" in caplog.text
+
+
 def test_fair_share_and_keys():
     assert [fair_share(3, n) for n in (1, 2, 3, 4)] == [3, 2, 1, 1]
     assert lock_key("mailbox:a") == lock_key("mailbox:a") != lock_key("mailbox:b")
