@@ -169,6 +169,11 @@ class DovecotServer:
                            stdin=subprocess.DEVNULL, stdout=out, stderr=out)
         self._running = True
         self._wait_port(timeout)
+        # the user's INBOX exists before the first client, as on any server that has had
+        # mail: created by several first connections at once (mailproc opens three), Dovecot
+        # 2.3 sometimes answered one SELECT with [SERVERBUG], and that instance sat out a
+        # reconnect backoff
+        self.doveadm("mailbox", "status", "-u", self.user, "messages", "INBOX")
         return self
 
     def _wait_port(self, timeout: float) -> None:
