@@ -12,7 +12,8 @@ Public API (other helpers use it):
   with ``.message`` (an ``email.message.EmailMessage``), ``.tls`` (it came over TLS) and
   ``.pipelined`` (when MAIL FROM arrived, more commands were already behind it: the client
   did not wait for the reply); ``.clear()``; ``.wait_for(n, timeout)`` until ``n`` messages
-  arrived.
+  arrived; ``.quits``: the ``peer`` of every connection that ended with QUIT (any other was
+  cut: the cluster drill tells a kill between "." and the 250 from a repeat by that).
 - Refusals on demand:
   ``.refuse_all("421 4.3.2 Service not available", seconds=5)`` answers MAIL FROM with that
   reply for a time window (``seconds=None``: until ``.accept_all()``);
@@ -78,6 +79,11 @@ class _Handler:
         if self.server.pipelining:
             responses.insert(-1, "250-PIPELINING")  # before the last line, "250 HELP"
         return responses
+
+    async def handle_QUIT(self, srv, session, envelope):
+        with self.server._lock:
+            self.server.quits.add(tuple(session.peer))  # this connection ended cleanly
+        return "221 Bye"
 
     async def handle_MAIL(self, srv, session, envelope, address, mail_options):
         reply = self.server._outage_reply()
@@ -173,6 +179,8 @@ class SmtpServer:
         self.pipelining, self.tls = pipelining, tls
         self.data_despite_refusals = data_despite_refusals
         self.messages: list[Received] = []
+        #: the peers (connections) that sent QUIT; any other connection was cut
+        self.quits: set[tuple] = set()
         self.empty_data: list[bytes] = []
         self._lock = threading.Lock()
         self._cond = threading.Condition(self._lock)
@@ -267,6 +275,7 @@ class SmtpServer:
         with self._lock:
             self.messages.clear()
             self.empty_data.clear()
+            self.quits.clear()
 
     def wait_for(self, n: int, timeout: float = 10.0) -> list[Received]:
         deadline = time.monotonic() + timeout
