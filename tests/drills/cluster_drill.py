@@ -142,16 +142,22 @@ class ClusterResult:
                 f"{self.left_in_inbox}, not done {self.not_done}\n"
                 f"outbox: rows {self.outbox_rows}, sent {self.outbox_sent}, unsent "
                 f"{self.outbox_unsent}; SMTP received {self.received}, twice "
-                f"{self.received_twice}, of which {len(self.window_gaps)} in the RFC 1047 window "
-                f"(the first copy the last message of a connection that a kill cut, "
-                f"{', '.join(f'{g * 1000:+.1f}' for g in self.window_gaps) or 'no'} ms from "
-                f"its final '.'), unknown {self.received_unknown}\n"
+                f"{self.received_twice}{self._window()}, unknown {self.received_unknown}\n"
                 f"mailing: contacts {self.contacts}, outbox rows per contact {dict(per)}, "
                 f"arrivals per contact {dict(got)} (second arrivals are among the SMTP-window "
                 f"ones above)\n"
                 f"takeovers measured {len(self.takeovers)}, longest time a mailbox went "
                 f"unread after its holder died: {longest}\n"
                 f"{'OK' if self.ok else 'FAILED'}")
+
+
+    def _window(self) -> str:
+        if not self.received_twice:
+            return ""
+        return (f", of which {len(self.window_gaps)} in the RFC 1047 window (the first copy "
+                f"the last message of a connection that a kill cut, "
+                f"{', '.join(f'{g * 1000:+.1f}' for g in self.window_gaps)} ms from its final "
+                f"'.')")
 
 
 class LeaseWatch(threading.Thread):
