@@ -13,7 +13,7 @@ from pathlib import Path
 
 from sqlalchemy import create_engine, event
 from sqlalchemy.engine import Engine, make_url
-from sqlalchemy.exc import ArgumentError, OperationalError
+from sqlalchemy.exc import ArgumentError, NoSuchModuleError, OperationalError
 from sqlalchemy.orm import Session, sessionmaker
 
 from mailproc.errors import StoreError
@@ -128,7 +128,12 @@ def open_database(url: str, busy_timeout: float = 30.0, migrate: bool = True) ->
         event.listen(engine, "connect", _sqlite_pragmas(int(busy_timeout * 1000)))
         event.listen(engine, "begin", _sqlite_begin)
     else:
-        engine = _postgres_engine(url)
+        try:
+            engine = _postgres_engine(url)
+        except (NoSuchModuleError, ModuleNotFoundError) as exc:
+            raise StoreError(f"database.url: no database driver for "
+                             f"{parsed.drivername!r} ({exc}); write sqlite:///PATH or "
+                             f"postgresql+psycopg://user@host/db") from None
     db = Database(engine)
     if migrate:
         from mailproc.store.migrate import upgrade
@@ -137,5 +142,5 @@ def open_database(url: str, busy_timeout: float = 30.0, migrate: bool = True) ->
             upgrade(db)
         except OperationalError as exc:
             raise StoreError(f"database.url: cannot open {parsed.render_as_string()}: "
-                             f"{exc.orig}") from None
+                             f"{' '.join(str(exc.orig).split())}") from None
     return db
