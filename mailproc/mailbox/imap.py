@@ -188,8 +188,12 @@ class ImapSource(MailboxSource):
     def open(self) -> None:
         self.close()
         try:
-            client = IMAPClient(self.host, self.port, ssl=self.security == "ssl",
-                                ssl_context=self._ssl_context(), timeout=self.timeout)
+            # a TLS context loads the system's CA certificates (milliseconds of CPU): only
+            # when TLS is used, not for every plain connection (a pass opens one to fetch ahead)
+            implicit = self.security == "ssl"
+            client = IMAPClient(self.host, self.port, ssl=implicit,
+                                ssl_context=self._ssl_context() if implicit else None,
+                                timeout=self.timeout)
             _quiet(client)
             if self.security == "starttls" and b"STARTTLS" in client.capabilities():
                 client.starttls(self._ssl_context())
