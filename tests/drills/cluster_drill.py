@@ -43,6 +43,7 @@ from datetime import datetime, timedelta, timezone
 from email.parser import BytesHeaderParser
 from pathlib import Path
 
+from tests.drills.outbound_common import window_gaps
 from tests.servers.dovecot import DovecotServer
 from tests.servers.mailproc import message_ids_by_folder, wait_for
 from tests.servers.smtp import SmtpServer
@@ -435,8 +436,7 @@ def _count(result: ClusterResult, watch: LeaseWatch, servers, smtp: SmtpServer,
                   for m in smtp.messages)
     result.received = sum(got.values())
     result.received_twice = sum(n - 1 for n in got.values() if n > 1)
-    result.window_gaps = _window_gaps(smtp, result.kill_times, {
-        mid for mid, n in got.items() if n > 1}, parser)
+    result.window_gaps = window_gaps(smtp.messages, smtp.quits, result.kill_times)
     result.received_unknown = sum(1 for mid in got if mid not in known)
     mailing_ids = {r[0].strip(): r[3].rsplit(":", 1)[1] for r in rows if r[2] == "mailing"}
     result.mailing_per_contact = Counter(mailing_ids.values())
@@ -444,31 +444,6 @@ def _count(result: ClusterResult, watch: LeaseWatch, servers, smtp: SmtpServer,
     for mid, n in got.items():
         if mid in mailing_ids:
             result.mailing_received[mailing_ids[mid]] += n
-
-
-def _window_gaps(smtp: SmtpServer, kills: list[float], repeated: set[str], parser,
-                 near: float = 0.05) -> list[float]:
-    """A second copy is the RFC 1047 window (see mailproc.outbound.sender) when its first
-    copy was the last message of its connection, that connection never said QUIT (it was
-    cut), and a kill fell within ``near`` seconds of the server taking that copy's final
-    ".". Returns the kill's offset for each second copy so explained; a second copy that is
-    not (a repeat by the claims or the recovery) is left out and fails the drill."""
-    by_peer: dict[tuple, list] = {}
-    copies: dict[str, list] = {}
-    for m in smtp.messages:
-        by_peer.setdefault(m.peer, []).append(m)
-        mid = (parser.parsebytes(m.raw).get("Message-ID") or "").strip()
-        if mid in repeated:
-            copies.setdefault(mid, []).append(m)
-    gaps = []
-    for sent in copies.values():
-        for m in sent[:-1]:  # every copy that was sent again
-            if by_peer[m.peer][-1] is not m or m.peer in smtp.quits:
-                continue
-            gap = min((k - m.at for k in kills), key=abs, default=None)
-            if gap is not None and abs(gap) <= near:
-                gaps.append(gap)
-    return gaps
 
 
 def main(argv: list[str] | None = None) -> int:

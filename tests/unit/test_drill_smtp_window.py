@@ -1,11 +1,8 @@
-"""The cluster drill accepts a second copy at the SMTP server only when it is shown to be the
+"""The outbound drills accept a second copy at the SMTP server only when it is shown to be the
 RFC 1047 window: first copy the last message of a connection cut (no QUIT) by a kill within
 50 ms of the server taking its final "."."""
 
-from email.parser import BytesHeaderParser
-from types import SimpleNamespace
-
-from tests.drills.cluster_drill import _window_gaps
+from tests.drills.outbound_common import window_gaps
 from tests.servers.smtp import Received
 
 
@@ -15,9 +12,7 @@ def mail(mid: str, port: int, at: float) -> Received:
 
 
 def gaps(messages, quits=(), kills=()):
-    smtp = SimpleNamespace(messages=messages, quits=set(quits))
-    repeated = {"<r@x>"}
-    return _window_gaps(smtp, list(kills), repeated, BytesHeaderParser())
+    return window_gaps(messages, set(quits), list(kills))
 
 
 def test_a_copy_cut_by_a_kill_right_after_its_dot_is_the_window():
