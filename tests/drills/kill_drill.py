@@ -90,9 +90,13 @@ def run_drill(messages: int = 1000, kills: int = 20, seed: int = 1,
             result.kills += 1
         proc = setup.spawn("run")
         try:
-            wait_for(lambda: server.count("INBOX") == 0 and setup.sql(
-                "SELECT count(*) FROM messages WHERE state != 'done'")[0][0] == 0
-                and rows() >= messages, timeout=300, interval=0.2)
+            # the last run has started (its state file names it: its SIGTERM handler is in
+            # place) and everything is filed; the killed runs may have finished the work, and
+            # a SIGTERM during Python's start-up would end it before it could exit cleanly
+            wait_for(lambda: setup.daemon_state().get("pid") == proc.pid
+                     and server.count("INBOX") == 0 and setup.sql(
+                         "SELECT count(*) FROM messages WHERE state != 'done'")[0][0] == 0
+                     and rows() >= messages, timeout=300, interval=0.2)
         finally:
             proc.send_signal(signal.SIGTERM)
             try:
