@@ -370,13 +370,13 @@ def simple_address(value: str) -> tuple[str, str] | None:
 def _addresses(value: str, defects: list[str]) -> list[Address]:
     if not value.strip():
         return []
-    from mailparser.utils import get_addresses
-
     problems: list = []
     simple = simple_address(value)
     if simple is not None:
         pairs = [simple]
     else:
+        from mailparser.utils import get_addresses
+
         try:
             pairs = get_addresses(value, defects=problems)
         except Exception:  # noqa: BLE001 - fall back to the standard library

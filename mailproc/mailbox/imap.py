@@ -507,7 +507,6 @@ class ImapSource(MailboxSource):
             raise SourceUnavailable(f"IMAP IDLE failed: {exc}") from None
         return any(not _keepalive(r) for r in responses)
 
-
     def _input_waiting(self) -> bool:
         """Whether bytes from the server were already read off the socket (into the TLS
         layer or imaplib's buffered reader) or are readable now, without blocking. Seen

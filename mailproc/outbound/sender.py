@@ -301,7 +301,7 @@ class Sender:
             self.release()
             raise
         self.journal.remove()
-        if self.source is not None and not (stop is not None and stop.is_set()):
+        if self.source is not None and not self._stopping():
             stats.copied = await self.copy_sent()  # when stopping: on the next start
         metrics.observe_send_pass(stats, started)
         return stats
@@ -356,9 +356,12 @@ class Sender:
         else:
             self._results.append(("record", row.id, result))
 
+    def _stopping(self) -> bool:
+        return self._stop is not None and self._stop.is_set()
+
     def _halted(self) -> bool:
         """No more messages this pass: the server refuses service, or the daemon stops."""
-        return self._server_down or (self._stop is not None and self._stop.is_set())
+        return self._server_down or self._stopping()
 
     async def _pace(self, recipients: list[str]) -> None:
         """Per-recipient-domain rate limit (smtp.domain_rate messages a second)."""

@@ -129,28 +129,24 @@ def measure_intake(plan: Plan, rows) -> None:
             server.doveadm("move", "-u", server.user, "Hold", "mailbox", "INBOX",
                            "uid", f"{small + 1}:*")
             small_mb = maildir_mb(server) - _folder_mb(server, "Hold")
-            results = {}
-            for n, mb, name in ((small, small_mb, "small"), (big, total_mb, "big")):
-                if name == "big":
-                    move_all_to_inbox(server)
+            def intake_run(setup: MailprocSetup, mb: float) -> dict:
+                """run --once on what waits in INBOX, against a bare fetch of the same."""
                 bare_fetch_rate(server)  # warm the page cache, as run --once finds it warm
                 got, bare = bare_fetch_rate(server)
-                setup = shipped_rules(MailprocSetup(work / name, server))
                 rate, summary = run_once_rate(setup, got)
-                results[name] = {"messages": got, "mb": mb, "bare_per_s": bare,
-                                 "mailproc_per_s": rate,
-                                 "summary": "; ".join(summary.splitlines()),
-                                 "left_in_inbox": server.count("INBOX")}
+                return {"messages": got, "mb": mb, "bare_per_s": bare, "mailproc_per_s": rate,
+                        "summary": "; ".join(summary.splitlines()),
+                        "left_in_inbox": server.count("INBOX")}
+
+            results = {}
+            for mb, name in ((small_mb, "small"), (total_mb, "big")):
+                if name == "big":
+                    move_all_to_inbox(server)
+                results[name] = intake_run(shipped_rules(MailprocSetup(work / name, server)), mb)
             results["big"]["folders"] = move_all_to_inbox(server)
             # issue 3's measurement: the intake itself, sorting with its built-in decision
             # (the shipped rules' replies, hand-offs and Sent copies are rows 1a and 1b)
-            bare_fetch_rate(server)
-            got, bare = bare_fetch_rate(server)
-            rate, summary = run_once_rate(MailprocSetup(work / "builtin", server), got)
-            results["builtin"] = {"messages": got, "mb": total_mb, "bare_per_s": bare,
-                                  "mailproc_per_s": rate,
-                                  "summary": "; ".join(summary.splitlines()),
-                                  "left_in_inbox": server.count("INBOX")}
+            results["builtin"] = intake_run(MailprocSetup(work / "builtin", server), total_mb)
             move_all_to_inbox(server)
             imapfilter_s, sorted_into = imapfilter_sort(server, work)
         finally:

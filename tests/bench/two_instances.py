@@ -53,27 +53,30 @@ from tests.servers.mailproc import wait_for  # noqa: E402
 TARGET = 1.6
 
 
+def _cpu_of(stat: str) -> float:
+    """User plus system CPU seconds from a /proc/PID/stat line (all the process's threads)."""
+    fields = stat.rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
 def cpu_seconds(pid: int) -> float:
-    """User plus system CPU time of a process (all its threads), from /proc."""
+    """CPU time of one process so far."""
     try:
-        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+        return _cpu_of(Path(f"/proc/{pid}/stat").read_text())
     except OSError:
         return 0.0
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
 def cpu_by_program() -> dict[str, float]:
     """CPU seconds used so far by every process on the machine, summed by program name."""
     out: dict[str, float] = {}
-    for stat in Path("/proc").glob("[0-9]*/stat"):
+    for path in Path("/proc").glob("[0-9]*/stat"):
         try:
-            text = stat.read_text()
+            stat = path.read_text()
         except OSError:
             continue
-        name = text[text.index("(") + 1:text.rindex(")")]
-        fields = text.rsplit(")", 1)[1].split()
-        out[name] = out.get(name, 0.0) + (int(fields[11]) + int(fields[12])) / os.sysconf(
-            "SC_CLK_TCK")
+        name = stat[stat.index("(") + 1:stat.rindex(")")]
+        out[name] = out.get(name, 0.0) + _cpu_of(stat)
     return out
 
 

@@ -151,7 +151,6 @@ class ClusterResult:
                 f"unread after its holder died: {longest}\n"
                 f"{'OK' if self.ok else 'FAILED'}")
 
-
     def _window(self) -> str:
         if not self.received_twice:
             return ""
