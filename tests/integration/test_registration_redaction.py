@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import email
 import email.policy
+import logging
 import shutil
 from datetime import timedelta
 from pathlib import Path
@@ -17,6 +18,7 @@ import pytest
 
 from mailproc.app import App
 from mailproc.config import load_settings
+from mailproc.mailbox.imap import ImapSource
 from mailproc.outbound.sender import deliver_due
 from mailproc.registrations.originals import tidy
 from mailproc.registrations.vault import new_key
@@ -211,3 +213,55 @@ def test_withdrawal_before_the_redaction_removes_the_original(setup):
 
         states = sorted((r.kind, r.state) for r in s.query(MailboxRedaction))
     assert states == [("redact", "cancelled"), ("remove", "done")]
+
+
+class NoUidplus(ImapSource):
+    """The real IMAP source on a server taken to lack UIDPLUS (RFC 4315)."""
+
+    can_expunge_one = False
+
+
+def lf(raw: bytes) -> bytes:
+    return raw.replace(b"\r\n", b"\n")
+
+
+def run_with(source_class, app: App, now=TODAY) -> None:
+    Clock.value = now
+    with source_class.from_settings(app.settings) as source:
+        app.intake(source).run_once()
+        deliver_due(app, source)
+        tidy(app, source, now)
+
+
+def test_without_uidplus_the_original_is_left_and_said_so(setup, caplog):
+    mp, app = setup
+    caplog.set_level(logging.WARNING, logger="mailproc")
+    raw, _form, _consent = registration_letter()
+    mp.server.deliver(raw)
+    run_with(NoUidplus, app)
+    run_with(NoUidplus, app, TODAY + timedelta(minutes=1))
+    [(_uid, _flags, kept)] = mp.server.messages("Регистрация")
+    assert lf(kept) == lf(raw), "left as it was: no stub beside it, nothing expunged"
+    warned = [r for r in caplog.records if "UIDPLUS" in r.getMessage()]
+    assert len(warned) == 1, "warned once, not on every pass"
+    status = mp.command("status")
+    assert "1 registration letter(s) with documents left in the mailbox" in status.stdout
+    assert "UIDPLUS" in status.stdout
+
+    run(app, TODAY + timedelta(minutes=2))  # the server gained UIDPLUS: redacted now
+    [(_uid, _flags, stub)] = mp.server.messages("Регистрация")
+    assert header(stub, "X-Mailproc-Redacted")
+    assert "left in the mailbox" not in mp.command("status").stdout
+
+
+def test_without_uidplus_move_puts_the_original_in_the_restricted_folder(setup):
+    mp, app = setup
+    app = App(load_settings(str(mp.config), environ=mp.env,
+                            overrides={"registrations": {"without_uidplus": "move"}}))
+    raw, _form, _consent = registration_letter()
+    mp.server.deliver(raw)
+    run_with(NoUidplus, app)
+    [(_uid, _flags, stub)] = mp.server.messages("Регистрация")
+    assert header(stub, "X-Mailproc-Redacted")
+    [(_uid, _flags, original)] = mp.server.messages("Персональные данные")
+    assert lf(original) == lf(raw)
