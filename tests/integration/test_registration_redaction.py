@@ -265,3 +265,27 @@ def test_without_uidplus_move_puts_the_original_in_the_restricted_folder(setup):
     assert header(stub, "X-Mailproc-Redacted")
     [(_uid, _flags, original)] = mp.server.messages("Персональные данные")
     assert lf(original) == lf(raw)
+
+
+def test_a_letter_left_in_the_intake_folder_gets_its_stub_there_and_it_is_not_new_mail(setup):
+    mp, app = setup
+    rules = mp.rules / "30-registration.yaml"
+    shipped = rules.read_text(encoding="utf-8")
+    filed = ("    - move-to-folder: Регистрация\n    - add-keyword: $Registration\n"
+             "    - take-registration-documents\n")
+    assert filed in shipped
+    rules.write_text(shipped.replace(filed, filed.split("\n", 1)[1]), encoding="utf-8")
+    app = App(load_settings(str(mp.config), environ=mp.env))
+    raw, form, consent = registration_letter()
+    mp.server.deliver(raw)
+    run(app)
+    run(app, TODAY + timedelta(minutes=1))
+    [(_uid, _flags, stub)] = mp.server.messages("INBOX")
+    assert header(stub, "X-Mailproc-Redacted")
+    assert_nothing_personal(mp.server, form, consent)
+    with app.db.session() as s:
+        from mailproc.store.models import Message
+
+        rows = [(m.category, m.state) for m in s.query(Message).order_by(Message.id)]
+    assert rows == [("registration", "done"), ("registration", "done")], \
+        "the stub was recorded, not processed as a new letter"
