@@ -40,6 +40,7 @@ def upgrade() -> None:
         sa.ForeignKeyConstraint(['message_pk'], ['messages.id'], ondelete='SET NULL'),
         sa.PrimaryKeyConstraint('id'),
         sa.UniqueConstraint('marker'),
+        sa.UniqueConstraint('message_pk', 'kind'),
     )
     with op.batch_alter_table('mailbox_redactions', schema=None) as batch_op:
         batch_op.create_index('ix_mailbox_redactions_state', ['state'], unique=False)

@@ -19,7 +19,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import ForeignKey, Index, Integer, String, Text
+from sqlalchemy import ForeignKey, Index, Integer, String, Text, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column
 
 from mailproc.store.base import Base, UTCDateTime, utcnow
@@ -29,7 +29,8 @@ OPEN_STEP_STATES = ("pending", "appended", "left")
 
 class MailboxRedaction(Base):
     __tablename__ = "mailbox_redactions"
-    __table_args__ = (Index("ix_mailbox_redactions_state", "state"),)
+    __table_args__ = (Index("ix_mailbox_redactions_state", "state"),
+                      UniqueConstraint("message_pk", "kind"))
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     kind: Mapped[str] = mapped_column(String(10), default="redact")

@@ -184,11 +184,18 @@ class _Sender:
 
 
 def run_steps(app, source, now: datetime | None = None) -> dict:
-    """The redactions and removals waiting for ``source``'s mailbox."""
+    """The redactions and removals waiting for ``source``'s mailbox (the worker that holds
+    the mailbox: a redaction must not run in two processes at once)."""
     now = now or utcnow()
     backfill(app, now)
     return {"redacted": redact_pending(app, source, now),
             "removed": remove_pending(app, source, now)}
+
+
+def run_removals(app, source, now: datetime | None = None) -> dict:
+    """Only the removals (``mailproc registrations purge``, which may run beside the daemon:
+    deleting a copy twice is harmless, appending a stub twice would not be)."""
+    return {"removed": remove_pending(app, source, now or utcnow())}
 
 
 def _open_steps(app, source, kind: str, states: tuple[str, ...]) -> list[int]:
@@ -278,6 +285,8 @@ def _redact(app, source, plan: dict, now: datetime) -> bool:
                           lines=plan["lines"], expected=plan["expected"])
         keep = [f for f in flags if f.lower() not in _NOT_COPIED]
         stub_uid = source.append(folder, stub, keep, when=when)
+        if not stub_uid:  # no APPENDUID (a server without UIDPLUS): find it by its marker
+            stub_uid = next(iter(source.find_header(folder, MARKER_HEADER, plan["marker"])), "")
         _set(app, plan["id"], state="appended", folder=folder, stub_uid=stub_uid or "")
         if folder == plan["intake"] and stub_uid:
             _record_stub_as_processed(app, source, plan, stub_uid)
