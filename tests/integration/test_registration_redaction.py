@@ -289,3 +289,22 @@ def test_a_letter_left_in_the_intake_folder_gets_its_stub_there_and_it_is_not_ne
         rows = [(m.category, m.state) for m in s.query(Message).order_by(Message.id)]
     assert rows == [("registration", "done"), ("registration", "done")], \
         "the stub was recorded, not processed as a new letter"
+
+
+def test_a_big_letter_decided_without_downloading_its_photos_is_redacted_too(setup):
+    """Above intake.partial_above the intake reads header and structure first and loads the
+    attachments apart (mailproc.mailbox.partial); the documents' hashes must still match."""
+    mp, app = setup
+    big = photo(seed=43, size=(2400, 3200))
+    consent = passport_scan()
+    raw = mail(subject="Регистрация", date=TODAY, text="Анкета и согласие во вложении.",
+               files=[("анкета.jpg", big, "image/jpeg"),
+                      ("согласие.pdf", consent, "application/pdf")])
+    assert len(raw) > 256 * 1024
+    mp.server.deliver(raw)
+    run(app)
+    [(_uid, _flags, stub)] = mp.server.messages("Регистрация")
+    text = stub.decode("utf-8")
+    assert "дело" in text and "регистрационная анкета]" in text, "each document by its hash"
+    assert "[вложение убрано" not in text
+    assert_nothing_personal(mp.server, big, consent)
