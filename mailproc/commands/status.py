@@ -6,8 +6,8 @@ from __future__ import annotations
 from sqlalchemy import func, select
 
 from mailproc.app import App
-from mailproc.registrations.redaction import left_in_clear
 from mailproc.commands.output import print_json
+from mailproc.registrations.redaction import left_in_clear
 from mailproc.scope import mailbox_scope
 from mailproc.store.models import Message
 
