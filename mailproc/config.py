@@ -206,13 +206,23 @@ class RegistrationsSettings:
         kind="duration",
     )
     remove_original: bool = setting(
-        True, "After the hand-off, remove the reader's original mails (with the documents) "
-        "from the shared mailbox, so they do not sit in every librarian's mail client.",
+        True, "Once a reader's documents are sealed in the vault, replace the original mail in "
+        "the shared mailbox by a copy without them (same headers and text, a line naming the "
+        "case and the document kind instead of each document), so they do not sit in every "
+        "librarian's mail client. Needs UIDPLUS (RFC 4315) on the IMAP server.",
+    )
+    without_uidplus: str = setting(
+        "leave",
+        "When the IMAP server cannot delete one message alone (no UIDPLUS): leave (keep the "
+        "original where it is, no copy; warned once in the log and in mailproc status) or "
+        "move (put the copy in its place and move the original to restricted_folder; needs "
+        "MOVE, RFC 6851).",
+        kind="without_uidplus",
     )
     restricted_folder: str = setting(
         "Персональные данные",
-        "Where originals go when the mailbox cannot delete them (a folder only the "
-        "responsible librarian may open).",
+        "Where originals go with without_uidplus = \"move\" (a folder only the responsible "
+        "librarian may open).",
     )
     forms_url: str = setting(
         "https://e.nlrs.ru",
@@ -542,6 +552,7 @@ _KIND_CHECKS = {
     "timezone": _check_timezone,
     "log_level": lambda v: _check_choice(v.lower(), ("debug", "info", "warning", "error")),
     "log_format": lambda v: _check_choice(v.lower(), ("auto", "text", "json")),
+    "without_uidplus": lambda v: _check_choice(v.lower(), ("leave", "move")),
     "holidays": lambda v: _check_holidays(v),
     "clock": lambda v: _check_clock(v),
 }

@@ -215,7 +215,7 @@ def close_case(args) -> int:
 
 
 def purge_cases(args) -> int:
-    from mailproc.registrations.originals import remove_originals
+    from mailproc.registrations.redaction import run_removals
     from mailproc.registrations.retention import purge_due
 
     app = App.from_args(args)
@@ -223,14 +223,14 @@ def purge_cases(args) -> int:
     result = purge_due(app, now)
     try:
         with app.source() as source:
-            result["originals"] = remove_originals(app, source, now)
-    except SourceUnavailable as exc:  # the documents are purged; originals wait for next time
-        print(f"mailproc: mailbox not available, originals left for the next run ({exc})",
+            result.update(run_removals(app, source, now))
+    except SourceUnavailable as exc:  # the documents are purged; the mailbox waits till next time
+        print(f"mailproc: mailbox not available, its copies are left for the next run ({exc})",
               file=sys.stderr)
-        result["originals"] = 0
+        result["removed"] = 0
     if args.json:
         print_json(result)
     else:
-        print(f"documents destroyed in {result['cases']} case(s); {result['originals']} "
-              f"original message(s) taken out of the shared mailbox")
+        print(f"documents destroyed in {result['cases']} case(s); {result['removed']} "
+              f"message(s) of those cases deleted from the shared mailbox")
     return 0

@@ -7,6 +7,7 @@ from sqlalchemy import func, select
 
 from mailproc.app import App
 from mailproc.commands.output import print_json
+from mailproc.registrations.redaction import left_in_clear
 from mailproc.scope import mailbox_scope
 from mailproc.store.models import Message
 
@@ -27,6 +28,7 @@ def collect(app: App) -> dict:
             select(Message.state, func.count()).where(scope.messages())
             .group_by(Message.state)).all())
         last = s.scalar(select(func.max(Message.received_at)).where(scope.messages()))
+        in_clear = left_in_clear(s)
     from mailproc.daemon import read_state
 
     daemon = read_state(app)
@@ -43,6 +45,8 @@ def collect(app: App) -> dict:
         "messages_by_state": by_state,
         "review": by_state.get("review", 0) + by_state.get("review-pending", 0),
         "last_message_at": last.isoformat() if last else None,
+        # letters with registration documents the server could not let mailproc delete
+        "registration_letters_in_clear": in_clear,
         **_health(app),
     }
 
@@ -63,6 +67,10 @@ def run(args) -> int:
     print(f"connection:     {data['connection']}")
     print(f"last message:   {data['last_message_at'] or '-'}")
     print(f"review queue:   {data['review']}")
+    if data["registration_letters_in_clear"]:
+        print(f"WARNING:        {data['registration_letters_in_clear']} registration letter(s) "
+              f"with documents left in the mailbox: the IMAP server has no UIDPLUS "
+              f"(see registrations.without_uidplus in docs/admin.md)")
     print(f"last processed: {data['last_processed_at'] or '-'}")
     print(f"to file:        {data['queue']}")
     print("outbox:         " + ", ".join(f"{k} {v}" for k, v in data["outbox"].items()))

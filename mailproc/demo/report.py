@@ -5,7 +5,7 @@ it sent; then everything that landed in the ``file:`` outbox folder.
 Messages are delivered one by one (as mail arrives) so the outgoing mail of each is known:
 the outbox rows a pass created belong to the message that pass processed. After each pass the
 steps the daemon runs after intake follow: send the outbox, put proposed answers into Drafts,
-take the registration originals out of the shared mailbox.
+replace registration letters by copies without their documents.
 """
 
 from __future__ import annotations
@@ -111,7 +111,7 @@ def after_intake(app, source) -> dict:
     sent = deliver_due(app, source)
     drafts = append_pending(app.db, source, app.settings)
     tidied = tidy(app, source)
-    return {"sent": sent, "drafts": drafts, "originals": tidied.get("originals", 0)}
+    return {"sent": sent, "drafts": drafts, "originals": tidied.get("redacted", 0)}
 
 
 def _to(row) -> str:
@@ -178,13 +178,16 @@ def run_and_report(app, samples: list[tuple[str, bytes]], notes=()) -> int:
                     print(f"{name}\n  не обработано\n")
                     continue
                 print_message(name, m, outbox_rows(s, before))
+            if after["originals"]:
+                print(f"  в ящике     письмо заменено копией без документов (строка с номером "
+                      f"дела вместо каждого; документы — в защищённом хранилище)")
             print()
     outbox = settings.smtp.url.removeprefix("file:")
     print(f"Папка исходящих {outbox}:")
     print("\n".join(outbox_folder_summary(Path(outbox))) or "  (пусто)")
     print()
     print(f"обработано писем: {processed}, на разбор: {review}; черновиков ответов в папке "
-          f"«{settings.mailbox.drafts_folder}»: {drafts}; писем с документами убрано из общего "
-          f"ящика: {originals}")
+          f"«{settings.mailbox.drafts_folder}»: {drafts}; писем с документами заменено в ящике "
+          f"копиями без документов: {originals}")
     print(f"база данных: {settings.database.url}")
     return 0

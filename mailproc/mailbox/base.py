@@ -62,6 +62,36 @@ class MailboxSource(ABC):
     def append(self, folder: str, raw: bytes, flags: Iterable[str] = ()) -> str:
         """Store a message in ``folder`` (Sent copies, drafts); returns its UID or ""."""
 
+    # -- one message alone (registration redaction, mailproc.registrations.redaction) ----
+    # A source that can delete one message without touching others says so with
+    # ``can_expunge_one`` and implements the calls below.
+
+    #: one message can be deleted alone (IMAP: UIDPLUS, RFC 4315)
+    can_expunge_one: bool = False
+    #: a message can be moved to another folder atomically (IMAP: MOVE, RFC 6851)
+    can_move: bool = False
+
+    def folder_names(self) -> list[str]:
+        """Every folder of the mailbox."""
+        raise NotImplementedError
+
+    def fetch_message(self, uid: str, folder: str):
+        """(raw bytes, flags, arrival time) of one message in ``folder``, None if not there."""
+        raise NotImplementedError
+
+    def fetch_headers(self, folder: str, uids: Iterable[str]) -> dict[str, bytes]:
+        """UID -> header block."""
+        raise NotImplementedError
+
+    def find_header(self, folder: str, name: str, value: str) -> list[str]:
+        """UIDs in ``folder`` whose header ``name`` contains ``value`` (IMAP SEARCH HEADER,
+        RFC 3501 6.4.4); none when the folder does not exist."""
+        raise NotImplementedError
+
+    def expunge_one(self, folder: str, uids: Iterable[str]) -> None:
+        """Delete exactly these messages of ``folder`` and no other."""
+        raise NotImplementedError
+
     @abstractmethod
     def wait(self, timeout: float) -> bool:
         """Block until the intake folder may have changed or ``timeout`` passed.

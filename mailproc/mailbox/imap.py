@@ -33,6 +33,7 @@ import ssl
 import threading
 import time
 from collections.abc import Callable, Iterable, Iterator
+from datetime import datetime
 from urllib.parse import unquote, urlsplit
 
 from imapclient import IMAPClient
@@ -457,12 +458,72 @@ class ImapSource(MailboxSource):
         nums = [int(u) for u in uid] if isinstance(uid, (list, tuple)) else [int(uid)]
         self._call(self._c.add_flags, nums, flags, silent=True, folder=folder)
 
-    def append(self, folder: str, raw: bytes, flags: Iterable[str] = ()) -> str:
+    def append(self, folder: str, raw: bytes, flags: Iterable[str] = (),
+               when: datetime | None = None) -> str:
+        """APPEND (RFC 3501 6.3.11) with ``flags`` and, when given, the INTERNALDATE ``when``
+        (a copy that replaces a message keeps its arrival time)."""
         self.ensure_folder(folder)
         answer = self._call(self._c.append, folder, raw,
-                            flags=tuple(f.encode() if isinstance(f, str) else f for f in flags))
+                            flags=tuple(f.encode() if isinstance(f, str) else f for f in flags),
+                            msg_time=when)
         m = _APPENDUID.search(answer if isinstance(answer, bytes) else str(answer).encode())
         return m.group(2).decode() if m else ""
+
+    # -- one message alone: read it whole, delete it (registration redaction) ------------
+
+    @property
+    def can_expunge_one(self) -> bool:
+        """UID EXPUNGE of chosen UIDs exists (UIDPLUS, RFC 4315 2.1); without it the only
+        way to remove a message is a bare EXPUNGE, which would also take every message a
+        librarian marked \\Deleted, and mailproc never sends one."""
+        return b"UIDPLUS" in self._caps
+
+    @property
+    def can_move(self) -> bool:
+        return b"MOVE" in self._caps
+
+    def folder_names(self) -> list[str]:
+        """Every selectable folder (LIST "" "*"; \\Noselect ones left out)."""
+        return [name for flags, _sep, name in self._call(self._c.list_folders)
+                if b"\\Noselect" not in flags and b"\\NonExistent" not in flags]
+
+    def fetch_message(self, uid: str, folder: str) -> tuple[bytes, tuple[str, ...],
+                                                              datetime | None] | None:
+        """(raw bytes, flags, INTERNALDATE) of one message, None when it is not there."""
+        if folder.upper() != "INBOX" and not self._call(self._c.folder_exists, folder):
+            return None
+        try:
+            data = self._call(self._c.fetch, [int(uid)],
+                              [b"BODY.PEEK[]", b"FLAGS", b"INTERNALDATE"], folder=folder)
+        except IMAPClientError:
+            return None
+        item = data.get(int(uid))
+        if not item or item.get(b"BODY[]") is None:
+            return None
+        flags = tuple(f.decode() if isinstance(f, bytes) else str(f)
+                      for f in item.get(b"FLAGS", ()))
+        return item[b"BODY[]"], flags, item.get(b"INTERNALDATE")
+
+    def fetch_headers(self, folder: str, uids: Iterable[str]) -> dict[str, bytes]:
+        """The header block of each message (BODY.PEEK[HEADER])."""
+        nums = [int(u) for u in uids]
+        if not nums:
+            return {}
+        data = self._call(self._c.fetch, nums, [b"BODY.PEEK[HEADER]"], folder=folder)
+        return {str(uid): item.get(b"BODY[HEADER]", b"") or b"" for uid, item in data.items()}
+
+    def expunge_one(self, folder: str, uids: Iterable[str]) -> None:
+        """Delete exactly these messages: STORE +FLAGS.SILENT (\\Deleted), then UID EXPUNGE
+        of these UIDs only (RFC 4315 2.1). Never a bare EXPUNGE: without UIDPLUS this
+        refuses (SourceError) instead."""
+        nums = [int(u) for u in uids]
+        if not nums:
+            return
+        if not self.can_expunge_one:
+            raise SourceError("the IMAP server has no UIDPLUS (RFC 4315): mailproc will not "
+                              "EXPUNGE other people's deleted mail")
+        self._call(self._c.add_flags, nums, [b"\\Deleted"], silent=True, folder=folder)
+        self._call(self._c.uid_expunge, nums, folder=folder)
 
     def search_header(self, folder: str, name: str, value: str) -> list[str]:
         """UIDs in ``folder`` whose header ``name`` contains ``value`` (for recovery)."""
@@ -470,6 +531,8 @@ class ImapSource(MailboxSource):
             return []
         uids = self._call(self._c.search, ["HEADER", name, value], folder=folder)
         return [str(u) for u in uids]
+
+    find_header = search_header
 
     # -- waiting --------------------------------------------------------------------------
 

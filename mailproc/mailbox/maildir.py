@@ -16,20 +16,39 @@ import os
 import socket
 import time
 from collections.abc import Iterable, Iterator
+from datetime import datetime, timezone
+from email.parser import BytesHeaderParser
 from pathlib import Path
 
+from imapclient.imap_utf7 import decode as utf7_decode
 from imapclient.imap_utf7 import encode as utf7_encode
 
 from mailproc.errors import ConfigError
 from mailproc.mailbox.base import MailboxSource, MessageRef
 
 KEYWORD_LETTERS = "abcdefghijklmnopqrstuvwxyz"
+#: IMAP system flags and their Maildir info letters
+_SYSTEM_FLAGS = {"\\Seen": "S", "\\Draft": "D", "\\Flagged": "F", "\\Answered": "R"}
 UIDVALIDITY_FILE = "mailproc-uidvalidity"
 
 
 def _ensure_maildir(path: Path) -> None:
     for sub in ("cur", "new", "tmp"):
         (path / sub).mkdir(parents=True, exist_ok=True)
+
+
+def _header_block(path: Path, limit: int = 256 * 1024) -> bytes:
+    """A message file's header block (up to the first empty line)."""
+    try:
+        with path.open("rb") as fh:
+            head = fh.read(limit)
+    except FileNotFoundError:
+        return b""
+    for sep in (b"\r\n\r\n", b"\n\n"):
+        at = head.find(sep)
+        if at >= 0:
+            return head[:at + len(sep)]
+    return head
 
 
 def _split(filename: str) -> tuple[str, str]:
@@ -151,16 +170,76 @@ class MaildirSource(MailboxSource):
         new = src.parent.parent / "cur" / f"{key}:2,{''.join(sorted(letters))}"
         os.replace(src, new)
 
-    def append(self, folder: str, raw: bytes, flags: Iterable[str] = ()) -> str:
+    def append(self, folder: str, raw: bytes, flags: Iterable[str] = (),
+               when: datetime | None = None) -> str:
+        """Write into ``folder``; system flags and keywords as Dovecot keeps them, ``when``
+        as the file's time (Dovecot's received date of a Maildir message)."""
         dest = self.folder_path(folder)
         self._counter += 1
         key = f"{time.time():.6f}.M{self._counter}P{os.getpid()}.{socket.gethostname()}"
-        letters = "".join(sorted({{"\\Seen": "S", "\\Draft": "D", "\\Flagged": "F",
-                                   "\\Answered": "R"}.get(f, "") for f in flags}))
+        letters = set()
+        for f in flags:
+            letter = _SYSTEM_FLAGS.get(f)
+            if letter is None and not f.startswith("\\"):
+                letter = self._keyword_letter(dest, f)
+            letters.add(letter or "")
         tmp = dest / "tmp" / key
         tmp.write_bytes(raw)
-        os.replace(tmp, dest / "cur" / f"{key}:2,{letters}")
+        if when is not None:
+            stamp = when.timestamp()
+            os.utime(tmp, (stamp, stamp))
+        os.replace(tmp, dest / "cur" / f"{key}:2,{''.join(sorted(letters))}")
         return key
+
+    # -- one message alone (registration redaction) -------------------------------------
+
+    can_expunge_one = True  # a file is one message: deleting it touches no other
+    can_move = True
+
+    def folder_names(self) -> list[str]:
+        names = ["INBOX"]
+        for entry in sorted(os.scandir(self.root), key=lambda e: e.name):
+            if entry.is_dir() and entry.name.startswith(".") and entry.name not in (".", ".."):
+                names.append(utf7_decode(entry.name[1:].replace(".", "/").encode("ascii")))
+        return names
+
+    def fetch_message(self, uid: str, folder: str):
+        path = self._find(self.folder_path(folder), uid)
+        if path is None:
+            return None
+        try:
+            raw, mtime = path.read_bytes(), path.stat().st_mtime
+        except FileNotFoundError:
+            return None
+        table = {v: k for k, v in self._keywords(path.parent.parent).items()}
+        system = {v: k for k, v in _SYSTEM_FLAGS.items()}
+        flags = tuple(system.get(c) or table.get(c, "") for c in _split(path.name)[1])
+        return raw, tuple(f for f in flags if f), datetime.fromtimestamp(mtime, timezone.utc)
+
+    def fetch_headers(self, folder: str, uids: Iterable[str]) -> dict[str, bytes]:
+        out = {}
+        for uid in uids:
+            path = self._find(self.folder_path(folder), uid)
+            if path is not None:
+                out[uid] = _header_block(path)
+        return out
+
+    def find_header(self, folder: str, name: str, value: str) -> list[str]:
+        """Keys of the messages in ``folder`` whose header ``name`` contains ``value``
+        (case-insensitive, as IMAP SEARCH HEADER)."""
+        found = []
+        want = value.lower()
+        for path in self._files(self.folder_path(folder)):
+            header = BytesHeaderParser().parsebytes(_header_block(path))
+            if any(want in str(v).lower() for v in header.get_all(name, [])):
+                found.append(_split(path.name)[0])
+        return found
+
+    def expunge_one(self, folder: str, uids: Iterable[str]) -> None:
+        for uid in uids:
+            path = self._find(self.folder_path(folder), uid)
+            if path is not None:
+                path.unlink(missing_ok=True)
 
     def wait(self, timeout: float) -> bool:
         """Poll the folder's state once a second: a local folder has no IDLE."""

@@ -2,7 +2,9 @@
 
 Runs as a sorting action in the message's transaction: every attachment is recognised,
 checked, cleaned of EXIF and encrypted into the vault; then the case is either complete (and
-goes to ЦКО at once) or the reader gets one answer naming exactly what is still missing.
+goes to ЦКО at once) or the reader gets one answer naming exactly what is still missing. The
+same transaction records that the letter is to be replaced in the mailbox by a copy without
+its documents, which happens after the commit (mailproc.registrations.redaction).
 """
 
 from __future__ import annotations
@@ -22,6 +24,7 @@ from mailproc.registrations.documents import (
 )
 from mailproc.registrations.handoff import hand_off
 from mailproc.registrations.models import RegistrationDocument
+from mailproc.registrations.redaction import record_redaction
 
 ACCEPTED_FAMILIES = ("image", "pdf", "office")
 
@@ -79,6 +82,8 @@ def take_documents(ctx) -> dict:
         added.append(doc)
     session.refresh(case, ["documents"])
     case.updated_at = now
+    # the original goes out of the mailbox once this commits (mailproc.registrations.redaction)
+    record_redaction(session, settings, case, getattr(ctx, "message", None), letter, now)
     missing = cases.missing_kinds(case, required)
     result = {"registration": case.token, "documents": len(added),
               "kinds": [d.kind for d in added]}

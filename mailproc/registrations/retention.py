@@ -3,6 +3,9 @@
 Documents are destroyed ``registrations.retention`` after the hand-off to ЦКО, or at once when
 the reader withdraws the consent; the audit rows and the consent register stay as the record
 of what was held and when it was destroyed. ``purge_due`` is the daily job's one call.
+Destroying a case's documents also records that every copy of its letters (and their
+redacted stubs) is to be deleted from the mailbox, done after the commit by the
+registrations tidy (mailproc.registrations.redaction).
 """
 
 from __future__ import annotations
@@ -18,6 +21,7 @@ from mailproc.registrations import cases
 from mailproc.registrations.common import ServiceContext, outbox, vault
 from mailproc.registrations.documents import kinds_of
 from mailproc.registrations.models import ConsentRecord, RegistrationCase
+from mailproc.registrations.redaction import record_removals
 from mailproc.registrations.vault import shred
 from mailproc.store.base import utcnow
 
@@ -43,6 +47,7 @@ def destroy_documents(session: Session, settings, box, case: RegistrationCase, *
                     detail=f"{doc.kind}, {doc.size} bytes")
         count += 1
     shred_handoff_blobs(session, settings, at, case.id)
+    record_removals(session, case, at)  # every copy of its letters leaves the mailbox too
     for consent in session.scalars(select(ConsentRecord).where(ConsentRecord.case_id == case.id)):
         consent.destroyed_at = consent.destroyed_at or at
     case.destroyed_at = at

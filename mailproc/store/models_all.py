@@ -9,6 +9,7 @@ from mailproc.orders import models as order_models  # noqa: F401
 from mailproc.questions import models as question_models  # noqa: F401
 from mailproc.outreach import models as outreach_models  # noqa: F401
 from mailproc.registrations import models as registration_models  # noqa: F401
+from mailproc.registrations import mailbox_models as redaction_models  # noqa: F401
 from mailproc.outbound import models as outbound_models  # noqa: F401
 from mailproc import jobs as job_models  # noqa: F401
 from mailproc.store.base import Base

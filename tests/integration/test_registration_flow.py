@@ -152,9 +152,14 @@ def test_form_today_consent_tomorrow_card_number_then_retention(setup, caplog, t
     [received] = [m for m in arrived if m.rcpt_tos == [READER] and m is not first]
     assert "переданы в Центр комплексного обслуживания" in " ".join(body(received).split())
 
-    # the originals left the shared mailbox; the hand-off was not copied to Sent
-    assert mp.server.count("Регистрация") == 0
-    assert mp.server.count("Персональные данные") == 2
+    # each original was replaced in its folder by a copy without its documents (issue 17:
+    # no longer moved, with the documents, to «Персональные данные»); the hand-off was not
+    # copied to Sent
+    stubs = [raw for _, _, raw in mp.server.messages("Регистрация")]
+    assert len(stubs) == 2 and all(f"дело {token}".encode() in raw for raw in stubs)
+    assert not any(f in raw for raw in stubs for f in [*clear_fragments(form),
+                                                       *clear_fragments(consent)])
+    assert mp.server.count("Персональные данные") == 0
     sent_copies = [raw for _, _, raw in mp.server.messages("Sent")]
     assert sent_copies and all(CKO.encode() not in raw for raw in sent_copies)
 

@@ -53,3 +53,28 @@ def test_demo_does_the_whole_job_and_shows_the_outbox(tmp_path, monkeypatch, cap
                                        .read_bytes(), policy=email.policy.default)
     assert [p.get_filename() for p in handoff.iter_attachments()][0] == \
         "01 Регистрационная анкета.jpg"
+
+
+def test_demo_replaces_registration_letters_by_copies_without_documents(tmp_path,
+                                                                         monkeypatch, capsys):
+    """The Maildir source does what IMAP does: the stub in the letter's folder, the original
+    file deleted; the demo says so."""
+    monkeypatch.chdir(ROOT)
+    monkeypatch.delenv("MAILPROC_VAULT_KEY", raising=False)
+    data = tmp_path / "demo"
+    assert main(["demo", "--data", str(data)]) == 0
+    out = capsys.readouterr().out
+    for name in ("06-registration-photos.eml", "07-registration-photos-no-subject.eml"):
+        assert "письмо заменено копией без документов" in section(out, name)
+    assert "писем с документами заменено в ящике копиями без документов: 2" in out
+    folder = data / "Maildir" / ".&BCAENQQzBDgEQQRCBEAEMARGBDgETw-"  # «Регистрация»
+    stubs = [email.message_from_bytes(p.read_bytes(), policy=email.policy.default)
+             for p in (folder / "cur").iterdir()]
+    assert len(stubs) == 2 and all(m["X-Mailproc-Redacted"] for m in stubs)
+    assert all(p.get_content_type() == "text/plain" for m in stubs for p in m.walk()
+               if not p.is_multipart())
+    sample = (ROOT / "mailproc/demo/messages/06-registration-photos.eml").read_bytes()
+    photo = [line for line in sample.split(b"Content-Transfer-Encoding: base64")[1]
+             .splitlines() if len(line) >= 60][20]  # a base64 line from the middle of a photo
+    every = b"".join(p.read_bytes() for p in (data / "Maildir").rglob("*") if p.is_file())
+    assert photo in sample and photo not in every
