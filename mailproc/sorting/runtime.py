@@ -139,15 +139,19 @@ class Sorter:
         return ctx.results
 
 
+def acting(decision: Decision) -> list[str]:
+    """The decision's actions that do more than file the message (category, folder, keyword)."""
+    return [c.name for c in decision.actions
+            if (spec := ACTIONS.get(c.name)) is None or spec.shape is None]
+
+
 def refuse_impostor(settings, directory, letter, decision: Decision) -> None:
     """The one gate of sender authentication (mailproc.trust.policy): a letter that claims a
     department, ЦКО, the ЛОД duty, a staff member or the librarians and fails authentication
     does nothing but get filed. If its decision holds any action beyond filing (category,
     folder, keyword), MessageError sends it to review with the Russian reason before one runs:
     no delivery, no state change, nothing relayed on its word."""
-    acting = [c.name for c in decision.actions
-              if (spec := ACTIONS.get(c.name)) is None or spec.shape is None]
-    if not acting:
+    if not acting(decision):
         return
     verdict = judge(letter, settings, directory)
     if verdict.refused:
