@@ -294,3 +294,39 @@ def test_start_up_warns_once(monkeypatch, caplog):
     assert "sender authentication is off" in caplog.records[0].message
     monkeypatch.setattr(policy, "_warned", False)
     assert policy.warn_if_unverified(settings()) is False
+
+
+def test_inspect_and_rules_test_show_the_verdict(tmp_path, capsys):
+    from mailproc.cli import main
+
+    rules = tmp_path / "rules"
+    rules.mkdir()
+    for name in ("departments.yaml", "lists.yaml", "15-order-replies.yaml",
+                 "20-departments.yaml"):
+        (rules / name).write_bytes((REPO / "rules" / name).read_bytes())
+    config = tmp_path / "mailproc.toml"
+    config.write_text(f'[paths]\nrules = "{rules}"\ndata = "{tmp_path / "data"}"\n'
+                      f'templates = "{REPO / "templates"}"\n'
+                      '[trust]\nauthserv_ids = ["mail.nlrs.example"]\n', encoding="utf-8")
+    eml = tmp_path / "forged.eml"
+    eml.write_bytes(letter((AR, "evil.example; dmarc=pass header.from=nlrs.example"),
+                           (AR, "mail.nlrs.example; dmarc=fail header.from=nlrs.example")).raw
+                    .replace(b"Subject: \xd1\x84\xd0\xbe\xd1\x82\xd0\xbe", b"Subject: Re: x"))
+    assert main(["--config", str(config), "inspect", str(eml)]) == 0
+    out = capsys.readouterr().out
+    assert "Sender auth: fail: DMARC fail [mail.nlrs.example; dmarc=fail" in out
+    assert "Claims:      department «Отдел хранения документов»: REFUSED" in out
+    assert main(["--config", str(config), "inspect", str(eml), "--json"]) == 0
+    import json
+
+    data = json.loads(capsys.readouterr().out)["sender_auth"]
+    assert (data["auth"]["status"], data["refused"], data["claim"]["key"]) == (
+        "fail", True, "storage")
+    assert main(["--config", str(config), "rules", "test", str(eml)]) == 0
+    out = capsys.readouterr().out
+    assert "подлинность отправителя: fail: DMARC fail" in out
+    assert ("действия не будут выполнены, письмо уйдёт «На разбор»: письмо от имени "
+            "«Отдел хранения документов» (storage@nlrs.example) не прошло проверку "
+            "подлинности: DMARC fail") in out
+    assert main(["--config", str(config), "rules", "test", str(eml), "--json"]) == 0
+    assert json.loads(capsys.readouterr().out)["sender_auth"]["refused"] is True
