@@ -170,8 +170,8 @@ class TrustSettings:
     )
     relays: tuple = setting(
         (),
-        "Internal relays whose mail the server delivers without a verdict, by IP address or "
-        "name, e.g. [\"10.0.0.5\"]: a letter from a department, ЦКО or a librarian with no "
+        "Internal relays whose mail the server delivers without a verdict, by IP address, "
+        "network or name, e.g. [\"10.0.0.5\", \"192.168.10.0/24\"]: a letter from a department, ЦКО or a librarian with no "
         "verdict is trusted when the library's server received it from one of them (its "
         "Received header, name or address in parentheses, never the HELO name). Empty: never.",
         kind="list",

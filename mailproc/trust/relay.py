@@ -10,6 +10,7 @@ writes the address there too). The HELO name is the sender's own claim and never
 
 from __future__ import annotations
 
+import ipaddress
 import re
 from collections.abc import Iterable
 
@@ -33,18 +34,34 @@ def seen_hosts(received: str) -> set[str]:
 
 
 def relayed_by(headers: Iterable[tuple[str, str]], relays: Iterable[str], hops: int) -> str:
-    """The listed relay one of the top ``hops`` Received headers names, or ""."""
-    wanted = {r.strip().lower().strip("[]") for r in relays if r.strip()}
+    """The listed relay (a name, an address or a network such as 10.0.0.0/24) one of the top
+    ``hops`` Received headers names, or ""."""
+    wanted = [r.strip().lower().strip("[]") for r in relays if r.strip()]
     if not wanted or hops <= 0:
         return ""
+    networks = [n for n in map(_network, wanted) if n is not None]
     seen = 0
     for name, value in headers:
         if name.lower() != "received":
             continue
-        hit = seen_hosts(value) & wanted
-        if hit:
-            return sorted(hit)[0]
+        for host in sorted(seen_hosts(value)):
+            if host in wanted or any(_within(host, n) for n in networks):
+                return host
         seen += 1
         if seen >= hops:
             break
     return ""
+
+
+def _network(text: str):
+    try:
+        return ipaddress.ip_network(text, strict=False) if "/" in text else None
+    except ValueError:
+        return None
+
+
+def _within(host: str, network) -> bool:
+    try:
+        return ipaddress.ip_address(host) in network
+    except ValueError:
+        return False

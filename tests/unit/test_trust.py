@@ -191,6 +191,8 @@ def test_a_named_relay_vouches_only_without_a_verdict_and_only_in_the_top_hops()
     assert authenticate(letter(outside, relayed),
                         dataclasses.replace(trust, relay_hops=2)).status == "pass"
     assert relayed_by([relayed], ["EXCH.nlrs.example"], 1) == "exch.nlrs.example"
+    assert relayed_by([relayed], ["10.0.0.0/24"], 1) == "10.0.0.5"
+    assert relayed_by([relayed], ["10.0.1.0/24", "not/a-network"], 1) == ""
     assert relayed_by([("Received", "from exch.nlrs.example (unknown [1.2.3.4]) by mx")],
                       ["exch.nlrs.example"], 1) == ""
 
