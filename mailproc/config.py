@@ -154,6 +154,36 @@ class MailSettings:
 
 
 @dataclass(frozen=True)
+class TrustSettings:
+    authserv_ids: tuple = setting(
+        (),
+        "The authserv-ids of the library's own mail server, e.g. [\"mail.nlrs.ru\"]: only its "
+        "Authentication-Results headers (RFC 8601) are believed, and only the topmost of them. "
+        "Empty: nothing is verified, department mail is trusted by its From address alone, "
+        "start-up warns and the digest says so. docs/admin.md tells how to find the id.",
+        kind="list",
+    )
+    spf_aligned: bool = setting(
+        False, "Also accept SPF pass for a MAIL FROM domain aligned with the From domain, when "
+        "the server gives no DMARC pass and no aligned DKIM pass (weaker: forwarding breaks "
+        "it, a shared outgoing server passes it).",
+    )
+    relays: tuple = setting(
+        (),
+        "Internal relays whose mail the server delivers without a verdict, by IP address, "
+        "network or name, e.g. [\"10.0.0.5\", \"192.168.10.0/24\"]: a letter from a department, ЦКО or a librarian with no "
+        "verdict is trusted when the library's server received it from one of them (its "
+        "Received header, name or address in parentheses, never the HELO name). Empty: never.",
+        kind="list",
+    )
+    relay_hops: int = setting(
+        1, "How many Received headers at the top of a letter the library's own servers write "
+        "(1 when the border server delivers into the mailbox itself, 2 when it hands the letter "
+        "to Dovecot over LMTP, which adds its own); only these are read for relays.",
+    )
+
+
+@dataclass(frozen=True)
 class OutboxSettings:
     retry_backoff: float = setting(
         "1m", "First wait after a temporary SMTP failure; doubled on each further one.",
@@ -423,6 +453,7 @@ class Settings:
     database: DatabaseSettings = field(default_factory=DatabaseSettings)
     paths: PathsSettings = field(default_factory=PathsSettings)
     mail: MailSettings = field(default_factory=MailSettings)
+    trust: TrustSettings = field(default_factory=TrustSettings)
     log: LogSettings = field(default_factory=LogSettings)
     outbox: OutboxSettings = field(default_factory=OutboxSettings)
     registrations: RegistrationsSettings = field(default_factory=RegistrationsSettings)
@@ -529,6 +560,15 @@ def _check_doc_kinds(value: str) -> str:
     return ",".join(kinds)
 
 
+def parse_list(value: Any) -> tuple[str, ...]:
+    """A TOML array of strings, or (from the environment) the same items comma-separated."""
+    if isinstance(value, str):
+        value = value.split(",")
+    if not isinstance(value, (list, tuple)) or not all(isinstance(v, str) for v in value):
+        raise ValueError('expected a list of names in quotes such as ["mail.nlrs.ru"]')
+    return tuple(v.strip() for v in value if v.strip())
+
+
 def _check_timezone(value: str) -> str:
     try:
         ZoneInfo(value)
@@ -577,6 +617,8 @@ def _check_holidays(value: str) -> str:
 
 def _convert(f: dataclasses.Field, value: Any) -> Any:
     kind = f.metadata.get("kind")
+    if kind == "list":
+        return parse_list(value)
     if kind in ("duration", "size"):
         return _KIND_CHECKS[kind](value)
     if f.type in ("bool", bool):
@@ -763,6 +805,8 @@ def _toml_value(value: Any) -> str:
         return "true" if value else "false"
     if isinstance(value, (int, float)):
         return repr(value)
+    if isinstance(value, (list, tuple)):
+        return "[" + ", ".join(_toml_value(v) for v in value) + "]"
     return '"' + str(value).replace("\\", "\\\\").replace('"', '\\"') + '"'
 
 

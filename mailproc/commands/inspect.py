@@ -6,7 +6,7 @@ import sys
 from pathlib import Path
 
 from mailproc.commands.output import print_json
-from mailproc.errors import ConfigError
+from mailproc.errors import ConfigError, LoadError
 from mailproc.letter import Letter, decode_letter
 
 
@@ -27,13 +27,47 @@ def run(args) -> int:
             raise ConfigError(f"{args.file}: cannot read ({exc.strerror}); give the path of "
                               f"a saved message (.eml)") from None
     letter = decode_letter(raw)
+    judgement = sender_judgement(letter, _settings(args))
     if hasattr(sys.stdout, "reconfigure"):  # a stray surrogate must not crash the printout
         sys.stdout.reconfigure(errors="backslashreplace")
     if args.json:
-        print_json(letter.to_json())
+        print_json({**letter.to_json(), "sender_auth": judgement.to_json()})
     else:
         print(describe(letter))
+        print(describe_judgement(judgement))
     return 0
+
+
+def _settings(args):
+    from mailproc.config import load_settings
+
+    return load_settings(getattr(args, "config", None))
+
+
+def sender_judgement(letter: Letter, settings, directory=None):
+    """mailproc.trust's judgement of the letter's sender under these settings; the
+    departments directory is read from the rules folder unless given (a broken one: none)."""
+    from pathlib import Path
+
+    from mailproc.sorting.directory import load_directory
+    from mailproc.trust import judge
+
+    if directory is None:
+        rules = Path(settings.paths.rules)
+        try:
+            directory = load_directory(rules / "departments.yaml", rules / "lists.yaml")
+        except LoadError:
+            directory = None
+    return judge(letter, settings, directory)
+
+
+def describe_judgement(judgement) -> str:
+    """Two lines: the From domain's authentication, and whom the sender claims to be."""
+    claim = judgement.claim
+    who = f"{claim.kind} «{claim.label}»" if claim is not None else "reader (no claim)"
+    if judgement.refused:
+        who += f": REFUSED, {judgement.reason}"
+    return f"Sender auth: {judgement.auth.show()}\nClaims:      {who}"
 
 
 def describe(letter: Letter, indent: str = "") -> str:

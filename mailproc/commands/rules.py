@@ -64,7 +64,10 @@ def check_rules(args) -> int:
 def test_rules(args) -> int:
     from mailproc.letter import decode_letter
     from mailproc.sorting.evaluate import decide
+    from mailproc.commands.inspect import sender_judgement
     from mailproc.sorting.facts import offline_facts
+    from mailproc.sorting.runtime import acting
+    from mailproc.trust import authenticate
 
     app = App.from_args(args)
     ruleset = _load(app, args.rules)
@@ -73,10 +76,13 @@ def test_rules(args) -> int:
     except OSError as exc:
         raise ConfigError(f"{args.file}: не читается ({exc.strerror})") from None
     letter = decode_letter(raw)
-    decision = decide(ruleset, letter, offline_facts(letter, _tokens(app.settings)))
+    facts = offline_facts(letter, _tokens(app.settings))
+    facts.auth = authenticate(letter, app.settings.trust)
+    decision = decide(ruleset, letter, facts)
+    judgement = sender_judgement(letter, app.settings, ruleset.directory)
     data = decision.to_json()
     if args.json:
-        print_json(data)
+        print_json({**data, "sender_auth": judgement.to_json()})
         return 0
     print(f"категория: {data['category']}")
     print(f"правило:   {data['rule'] or '(встроенное)'}")
@@ -93,6 +99,9 @@ def test_rules(args) -> int:
     print("действия (не выполнялись):")
     for a in data["actions"]:
         print(f"  {a['name']} {json.dumps(a['args'], ensure_ascii=False)}")
+    print(f"подлинность отправителя: {judgement.auth.show()}")
+    if judgement.refused and acting(decision):
+        print(f"  действия не будут выполнены, письмо уйдёт «На разбор»: {judgement.reason}")
     return 0
 
 

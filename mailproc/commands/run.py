@@ -38,6 +38,9 @@ def run(args) -> int:
 
     app = App.from_args(argparse_ns(args))
     setup_logging(app.settings.log)
+    from mailproc.trust import warn_if_unverified
+
+    warn_if_unverified(app.settings)  # once per process: department mail is not verified
     lock = InstanceLock.for_url(app.settings.database.url)
     if lock is not None:
         lock.acquire()  # a second instance on one SQLite database stops here, one line

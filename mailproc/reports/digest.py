@@ -153,6 +153,23 @@ def review(session: Session, settings) -> dict:
         "reason": (m.reason or "причина не записана")[:200]} for m in rows])
 
 
+def trust(session: Session, settings, since: datetime) -> dict:
+    """Sender authentication (mailproc.trust): whether department mail is verified at all, and
+    the letters refused for claiming a department, ЦКО or the librarians without passing it
+    (still in review, or received since the last digest)."""
+    from mailproc.trust.policy import REFUSED_MARK
+
+    rows = list(session.scalars(
+        select(Message).where(Message.reason.contains(REFUSED_MARK, autoescape=True))
+        .where(Message.state.in_(REVIEW_STATES) | (Message.received_at >= since))
+        .order_by(Message.received_at)))
+    return {"unverified": not settings.trust.authserv_ids,
+            "refused": _listing([{
+                "id": m.id, "subject": (m.subject or "(без темы)")[:80],
+                "received": m.received_at.astimezone(settings.tz) if m.received_at else None,
+                "reason": m.reason.removeprefix("MessageError: ")[:300]} for m in rows])}
+
+
 def failures(session: Session, since: datetime, now: datetime) -> dict:
     failed = list(session.scalars(select(OutboxMessage)
                                   .where(OutboxMessage.state.in_(("failed", "error")))
@@ -232,6 +249,7 @@ def build_digest(session: Session, settings, now: datetime) -> dict:
         "orders": orders(session, settings, now, names),
         "questions": questions(session, now, names),
         "review": review(session, settings),
+        "trust": trust(session, settings, since),
         "failures": failures(session, since, now),
         "mailings": mailings(session, settings, now),
     }

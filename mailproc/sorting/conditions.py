@@ -59,6 +59,14 @@ def sender_department(letter, facts, department=None) -> bool:
                                                               getattr(directory.cko, "address", None))
 
 
+@condition("sender-authenticated", "Почтовый сервер библиотеки подтвердил домен отправителя "
+           "(DMARC, подпись DKIM, SPF или внутренний узел из [trust]); без настройки [trust] "
+           "authserv_ids не выполняется")
+def sender_authenticated(letter, facts) -> bool:
+    auth = getattr(facts, "auth", None)
+    return auth is not None and auth.status == "pass"
+
+
 @condition("sender-known-reader", "Отправитель уже писал нам как читатель")
 def sender_known_reader(letter, facts) -> bool:
     return facts.known_reader(letter.sender.email)

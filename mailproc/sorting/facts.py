@@ -27,6 +27,7 @@ class Facts:
     cases: dict[str, Any] = field(default_factory=dict)  # token -> open case, when known
     letter: Any = None
     directory: Any = None  # departments and named lists, set by the Sorter
+    auth: Any = None  # mailproc.trust.Auth of the From domain, set by the Sorter; None: unknown
     _folded: dict[str, str] = field(default_factory=dict, repr=False)
 
     def known_reader(self, addr: str = "") -> bool:

@@ -24,6 +24,7 @@ from mailproc.sorting.loader import _named_args, fingerprint, load_rules
 from mailproc.sorting.params import ArgError, Env
 from mailproc.sorting.registry import ACTIONS, catalogue
 from mailproc.sorting.rules import RuleSet
+from mailproc.trust import authenticate, judge
 
 log = logging.getLogger("mailproc.sorting")
 
@@ -105,13 +106,16 @@ class Sorter:
             self.reload_if_changed()
         if self.ruleset is None:
             return builtin_decide(letter)
-        return evaluate(self.ruleset, letter, self.gatherer.gather(letter))
+        facts = self.gatherer.gather(letter)
+        facts.auth = authenticate(letter, self.settings.trust)
+        return evaluate(self.ruleset, letter, facts)
 
     # -- doing ----------------------------------------------------------------------------
 
     def act(self, session, row, letter, decision: Decision) -> list[dict]:
         """Run the decision's actions in the message's transaction; their results are kept."""
         directory = self.ruleset.directory if self.ruleset else None
+        refuse_impostor(self.settings, directory, letter, decision)
         ctx = ActionContext(session=session, settings=self.settings, letter=letter, message=row,
                             decision=decision, directory=directory, tokens=self.tokens,
                             now=datetime.now(timezone.utc), enqueue=self.enqueue)
@@ -133,3 +137,24 @@ class Sorter:
             if keyword not in decision.keywords:
                 decision.keywords.append(keyword)
         return ctx.results
+
+
+def acting(decision: Decision) -> list[str]:
+    """The decision's actions that do more than file the message (category, folder, keyword)."""
+    return [c.name for c in decision.actions
+            if (spec := ACTIONS.get(c.name)) is None or spec.shape is None]
+
+
+def refuse_impostor(settings, directory, letter, decision: Decision) -> None:
+    """The one gate of sender authentication (mailproc.trust.policy): a letter that claims a
+    department, ЦКО, the ЛОД duty, a staff member or the librarians and fails authentication
+    does nothing but get filed. If its decision holds any action beyond filing (category,
+    folder, keyword), MessageError sends it to review with the Russian reason before one runs:
+    no delivery, no state change, nothing relayed on its word."""
+    if not acting(decision):
+        return
+    verdict = judge(letter, settings, directory)
+    if verdict.refused:
+        log.warning("message refused: its sender (class %s) failed authentication (%s)",
+                    verdict.claim.kind, verdict.auth.status)
+        raise MessageError(verdict.reason)
