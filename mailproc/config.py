@@ -256,6 +256,20 @@ class OrdersSettings:
     articles_department: str = setting(
         "periodicals", "Department key (departments.yaml) for articles without a fund code."
     )
+    extra_forward_types: str = setting(
+        "",
+        "Types of files forwarded to readers besides the scan types (JPEG, PNG, TIFF, HEIC, "
+        "PDF, DjVu), as detected from the bytes, comma-separated, e.g. \"image/webp, image/gif\". "
+        "A department's file of any other type is not sent: the reply goes to review naming "
+        "the file and its type. Executables, scripts and HTML are refused here.",
+        kind="forward_types",
+    )
+
+    @property
+    def forward_types(self) -> tuple[str, ...]:
+        """``extra_forward_types`` as a tuple of lower-case types."""
+        return tuple(t.strip().lower() for t in self.extra_forward_types.split(",")
+                     if t.strip())
 
 
 @dataclass(frozen=True)
@@ -512,6 +526,31 @@ def _check_email(value: str) -> str:
     return value
 
 
+#: never forwarded to a reader whatever the settings say: programs, scripts, active content
+_NEVER_FORWARDED = ("application/x-msdownload", "application/x-dosexec",
+                    "application/x-executable", "application/x-sharedlib",
+                    "application/x-mach-binary", "application/vnd.microsoft.portable-executable",
+                    "application/javascript", "text/javascript", "text/html",
+                    "application/xhtml+xml", "image/svg+xml", "application/x-sh",
+                    "application/x-shellscript", "application/java-archive",
+                    "application/x-msi", "application/hta")
+
+
+def _check_forward_types(value: str) -> str:
+    from mailproc.outbound.filenames import MIME_TYPE  # noqa: PLC0415 - stdlib-only module
+
+    for item in (t.strip().lower() for t in value.split(",")):
+        if not item:
+            continue
+        if not MIME_TYPE.match(item):
+            raise ValueError(f"expected MIME types such as image/webp, comma-separated; "
+                             f"{item!r} is not one")
+        if item in _NEVER_FORWARDED:
+            raise ValueError(f"{item} is a program or active content and is never forwarded "
+                             f"to readers")
+    return value
+
+
 def _check_doc_kinds(value: str) -> str:
     kinds = [k.strip() for k in value.split(",") if k.strip()]
     if not kinds or any(k not in ("form", "application", "consent") for k in kinds):
@@ -539,6 +578,7 @@ _KIND_CHECKS = {
         v, ("sqlite:", "postgresql"), "sqlite:///data/mailproc.sqlite3"),
     "email": _check_email,
     "doc_kinds": lambda v: _check_doc_kinds(v),
+    "forward_types": _check_forward_types,
     "timezone": _check_timezone,
     "log_level": lambda v: _check_choice(v.lower(), ("debug", "info", "warning", "error")),
     "log_format": lambda v: _check_choice(v.lower(), ("auto", "text", "json")),

@@ -15,7 +15,7 @@ import logging
 import re
 import secrets
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import date, datetime
 from email.utils import getaddresses
 from typing import Any
@@ -27,6 +27,7 @@ from sqlalchemy.orm import Session, make_transient_to_detached
 from mailproc.errors import TemplateError
 from mailproc.mailboxes import name_of
 from mailproc.outbound.blobs import BlobStore
+from mailproc.outbound.filenames import safe_content_type, safe_name
 from mailproc.outbound.models import OutboxAttachment, OutboxMessage, Suppression
 from mailproc.outbound.templates import Rendered, Templates
 from mailproc.store.base import utcnow
@@ -40,12 +41,23 @@ KINDS = ("reply", "forward", "request", "notice", "mailing", "digest")
 @dataclass(frozen=True)
 class OutAttachment:
     """``sensitive``: personal data (registration documents): the blob is kept encrypted
-    with the vault's key until sent, and the Sent copy goes without it."""
+    with the vault's key until sent, and the Sent copy goes without it.
+
+    ``content_type`` should be the type detected from the bytes (``Attachment.type``); the
+    ``name`` given is rebuilt at once (``filenames.safe_name``): what is stored, shown in
+    templates and sent is never the sender's name as written."""
 
     name: str
     content_type: str
     data: bytes
     sensitive: bool = False
+    #: what the name becomes when nothing of the given one is left ("2026-00042-1")
+    fallback: str = field(default="file", repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        ctype = safe_content_type(self.content_type)
+        object.__setattr__(self, "content_type", ctype)
+        object.__setattr__(self, "name", safe_name(self.name, ctype, self.fallback))
 
 
 _templates: dict[tuple, Templates] = {}

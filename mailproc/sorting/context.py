@@ -66,7 +66,10 @@ class ActionContext:
         return count
 
     def template_context(self, **extra) -> dict:
-        """What templates see about the message: no raw bytes, no attachments' contents."""
+        """What templates see about the message: no raw bytes, no attachments' contents;
+        attachment names rebuilt (``outbound.filenames``), never as the sender wrote them."""
+        from mailproc.outbound.filenames import safe_name  # noqa: PLC0415 - stdlib only
+
         letter = self.letter
         return {
             "reader_name": letter.sender.name, "reader_email": letter.sender.email,
@@ -75,7 +78,8 @@ class ActionContext:
                         "from": letter.sender.email, "from_name": letter.sender.name,
                         "date": letter.date.isoformat() if letter.date else "",
                         "text": letter.text,
-                        "attachments": [a.name for a in letter.all_attachments()]},
+                        "attachments": [safe_name(a.name, a.type)
+                                        for a in letter.all_attachments()]},
             "category": self.decision.category,
             "rule": self.decision.rule,
             **extra,
