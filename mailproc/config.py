@@ -33,6 +33,29 @@ def setting(default: Any, doc: str, kind: str | None = None, secret: bool = Fals
     return field(default=default, metadata={"doc": doc, "kind": kind, "secret": secret})
 
 
+#: a URL's user:password@ (RFC 3986 3.2.1); the password runs to the authority's last "@"
+_URL_PASSWORD = re.compile(r"\b([a-z][a-z0-9+.-]*://[^\s/?#:@]*:)([^\s/?#]+)@", re.I)
+
+
+def url_has_password(value: str) -> bool:
+    """Does any URL in ``value`` carry a password (``imap://user:PASSWORD@host``)?"""
+    return isinstance(value, str) and _URL_PASSWORD.search(value) is not None
+
+
+def redact(value: Any) -> Any:
+    """``value`` with the password of every URL in it replaced by ``***`` (for ``config
+    show``, ``status``, error messages); anything else unchanged."""
+    if not isinstance(value, str) or isinstance(value, Secret):
+        return value
+    return _URL_PASSWORD.sub(lambda m: m.group(1) + "***@", value)
+
+
+def url_password_error(key: str, where: str) -> ConfigError:
+    """The one line a password inside a URL in the settings file gets: where it goes."""
+    return ConfigError(f"{key}: secrets are not written in the settings file (a password in "
+                       f"the URL); remove it and set {where}")
+
+
 class Secret(str):
     """A string that never shows itself in a repr or a log line."""
 
@@ -721,6 +744,8 @@ def load_settings(
                 value, origin = given[name], "file"
             else:
                 value, origin = f.default, "default"
+            if origin == "file" and url_has_password(value):
+                raise url_password_error(dotted, _password_home(section, known, env_key))
             try:
                 value = _convert(f, value)
             except ValueError as exc:
@@ -752,8 +777,18 @@ def load_settings(
     )
 
 
+def _password_home(section: str, known: dict[str, Any], env_key: str) -> str:
+    """Where a password found in a URL of ``section`` belongs instead."""
+    if "password" in known:
+        return f"{ENV_PREFIX}{section.upper()}_PASSWORD or {section}.password_file"
+    if section == "database":
+        return (f"{env_key} (the whole URL, from the environment) or a ~/.pgpass file "
+                f"(PostgreSQL reads it)")
+    return f"{env_key} (from the environment)"
+
+
 def _show(f: dataclasses.Field, value: Any) -> str:
-    return "***" if f.metadata.get("secret") else repr(value)
+    return "***" if f.metadata.get("secret") else repr(redact(value))
 
 
 def _closest(word: str, candidates: dict[str, Any]) -> str | None:
