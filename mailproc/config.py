@@ -342,8 +342,13 @@ class OutreachSettings:
 class RulesSettings:
     responses_per_sender: int = setting(
         3,
-        "Automatic replies and forwards caused by one sender's mail in 24 hours, at most; "
-        "0 for no limit. Automatic mail and bounces are never answered at all.",
+        "Automatic messages caused by one sender's mail in 24 hours, at most: replies, "
+        "forwards, questions routed to a department, order requests, the hand-off to ЦКО "
+        "(counted, never held: once per case); 0 for no limit. Past it nothing more goes out "
+        "for that sender: questions wait for a librarian, orders go to review, and the digest "
+        "names the sender. Mail to the librarians and the letters of the library's own "
+        "addresses (departments.yaml) do not count. Automatic mail and bounces are never "
+        "answered at all.",
     )
     reload_interval: float = setting(
         "2s", "How often the daemon looks for changed rule and template files.", kind="duration"

@@ -49,13 +49,9 @@ def answer_book(settings) -> AnswerBook:
 
 
 def staff_addresses(ctx) -> set[str]:
-    s = ctx.settings.mail
-    found = {s.from_address.lower(), s.librarians_address.lower()}
-    d = ctx.directory
-    if d is not None:
-        found |= d.staff_addresses()
-        found |= {a.lower() for a in d.lists.get("сотрудники", [])}
-    return found
+    from mailproc.sorting.limits import library_addresses  # noqa: PLC0415
+
+    return library_addresses(ctx.settings, ctx.directory)
 
 
 def _department_addresses(ctx, key: str) -> set[str]:
@@ -115,7 +111,7 @@ def department_addresses(ctx) -> set[str]:
 
 def _ready_answer(ctx, case: QuestionCase, book: AnswerBook, key: str) -> dict:
     topic = book.answer(key)
-    why = ctx.refusal()
+    why = ctx.refusal(f"готовый ответ «{topic.title}»")
     if why:
         case.reason = f"готовый ответ «{topic.title}» не отправлен: {why}"
         return {"result": case.reason}
@@ -154,6 +150,11 @@ def route_case(ctx, case: QuestionCase, department: str, reason: str = "") -> di
         case.reason = f"отдел «{department}» не найден в rules/departments.yaml: решает библиотекарь"
         return {"result": case.reason}
     letter = ctx.letter
+    refusal = getattr(ctx, "refusal", None)  # commands route without a letter's limit
+    why = refusal(f"передача вопроса в отдел «{dept.name}»") if refusal else ""
+    if why:
+        case.reason = f"вопрос не передан в отдел «{dept.name}»: {why}; ждёт библиотекаря"
+        return {"result": case.reason, "limit": True}
     # The department gets the question, not the reader's address or files: personal data
     # stays with the personal librarian (the template says so to the department).
     context = {"case": case_json(case), "department": dept.name, "department_key": dept.key,
@@ -170,7 +171,7 @@ def route_case(ctx, case: QuestionCase, department: str, reason: str = "") -> di
     case.reason = reason or f"передан в отдел: {dept.name}"
     out = {"result": f"передан в отдел «{dept.name}»", "department": dept.key,
            "queued": True, "outbox": row.id}
-    if not ctx.refusal():
+    if not ctx.refusal("уведомление читателю о передаче вопроса в отдел"):
         to = (letter.reply_to[0] if letter.reply_to else letter.sender).email
         note = ctx.outbox(to=to, template=ROUTED_TO_READER, context=context, kind="reply",
                           in_reply_to=letter, token=case.token, token_kind=C.KIND,
