@@ -554,18 +554,8 @@ def _check_email(value: str) -> str:
     return value
 
 
-#: never forwarded to a reader whatever the settings say: programs, scripts, active content
-_NEVER_FORWARDED = ("application/x-msdownload", "application/x-dosexec",
-                    "application/x-executable", "application/x-sharedlib",
-                    "application/x-mach-binary", "application/vnd.microsoft.portable-executable",
-                    "application/javascript", "text/javascript", "text/html",
-                    "application/xhtml+xml", "image/svg+xml", "application/x-sh",
-                    "application/x-shellscript", "application/java-archive",
-                    "application/x-msi", "application/hta")
-
-
 def _check_forward_types(value: str) -> str:
-    from mailproc.outbound.filenames import MIME_TYPE  # noqa: PLC0415 - stdlib-only module
+    from mailproc.outbound.filenames import MIME_TYPE, never_forwarded  # noqa: PLC0415
 
     for item in (t.strip().lower() for t in value.split(",")):
         if not item:
@@ -573,7 +563,7 @@ def _check_forward_types(value: str) -> str:
         if not MIME_TYPE.match(item):
             raise ValueError(f"expected MIME types such as image/webp, comma-separated; "
                              f"{item!r} is not one")
-        if item in _NEVER_FORWARDED:
+        if never_forwarded(item):
             raise ValueError(f"{item} is a program or active content and is never forwarded "
                              f"to readers")
     return value

@@ -91,6 +91,21 @@ def safe_content_type(content_type: str) -> str:
     return ctype if MIME_TYPE.match(ctype) else "application/octet-stream"
 
 
+#: never forwarded to a reader whatever the settings say: programs, scripts, active content
+NEVER_FORWARDED = ("application/x-msdownload", "application/x-dosexec",
+                    "application/x-executable", "application/x-sharedlib",
+                    "application/x-mach-binary", "application/vnd.microsoft.portable-executable",
+                    "application/javascript", "text/javascript", "text/html",
+                    "application/xhtml+xml", "image/svg+xml", "application/x-sh",
+                    "application/x-shellscript", "application/java-archive",
+                    "application/x-msi", "application/hta")
+
+
+def never_forwarded(content_type: str) -> bool:
+    """A program or active content (by the detected type): never sent on to a reader."""
+    return (content_type or "").lower().strip() in NEVER_FORWARDED
+
+
 def scan_type(content_type: str, extra: tuple[str, ...] = ()) -> bool:
     """May a file of this detected type go to a reader as a scan? The built-in
     :data:`SCAN_TYPES` and those the library added (``orders.extra_forward_types``)."""

@@ -17,6 +17,7 @@ from pathlib import Path
 
 from sqlalchemy import select
 
+from mailproc.errors import MessageError
 from mailproc.questions import cases as C
 from mailproc.questions.book import AnswerBook, load_book
 from mailproc.questions.drafts import build_draft, thread_anchor
@@ -233,10 +234,17 @@ def _department_answer(ctx, case: QuestionCase) -> dict:
                ctx.message.id)
     if case.answered_by.startswith("librarian:"):
         return {"result": "ответ отдела не переслан: библиотекарь уже ответил читателю сам"}
+    from mailproc.outbound.filenames import never_forwarded, safe_name  # noqa: PLC0415
     from mailproc.outbound.outbox import OutAttachment  # noqa: PLC0415
 
-    files = [OutAttachment(a.name or "attachment", a.type, a.data)
-             for a in letter.all_attachments() if a.data is not None]
+    kept = [a for a in letter.all_attachments() if a.data is not None]
+    bad = [f"«{safe_name(a.name, a.type)}» (тип {a.type})" for a in kept
+           if never_forwarded(a.type)]
+    if bad:  # a program or a web page in the library's name: a person looks first
+        raise MessageError(f"вопрос {case.token}: ответ отдела не переслан читателю, в нём "
+                           f"программа или веб-страница: {', '.join(bad)}; посмотрите письмо")
+    # names rebuilt and typed by the bytes (OutAttachment), never as the department wrote them
+    files = [OutAttachment(a.name, a.type, a.data, fallback="attachment") for a in kept]
     dept = ctx.directory.department(case.department)
     context = {"case": case_json(case), "department": dept.name if dept else case.department,
                "reader_name": case.reader_name, "answer_text": _department_text(letter)}
