@@ -5,7 +5,8 @@ so that a re-send after a crash and the copy appended to Sent are the very messa
 got. Encodings follow what readers' clients expect: Russian subjects and display names as
 RFC 2047 encoded words (split between characters, each word at most 75 characters), UTF-8
 bodies in base64, attachment names rebuilt (``outbound.filenames``) and written as RFC 2231
-parameters by the standard library, CRLF line ends (RFC 5321 2.3.8), header lines folded under 78 characters.
+parameters by the standard library, CRLF line ends (RFC 5321 2.3.8), header lines folded
+under 78 characters.
 
 Written by hand rather than with ``email.generator``: its header folding costs about 10 ms a
 message, more than everything else the sender does together.

@@ -1,19 +1,22 @@
 """``rules.responses_per_sender``: how much automatic mail one sender's letters may cause.
 
 Every outbox row queued while a letter is processed records the letter's sender in
-``outbox.cause`` (``ActionContext`` does it for every action: replies, forwards, ready
-answers, a question routed to a department, an order's request, the hand-off to ЦКО, notices
-to the reader). The count is of those rows (first parts only; split messages are one message,
-rows that were suppressed sent nothing) in the 24 hours before now, this letter's own rows
-included; mail to the librarians' own address is not counted. The library's own addresses (the mailbox, the librarians, departments and their
-people, ЦКО, the ЛОД duty: ``rules/departments.yaml``) cause no count: a department sending
-scans for ten orders a day is the service working, not a loop.
+``outbox.cause`` (``ActionContext`` does it for every action: replies, forwards, ready answers,
+a question routed to a department, an order's request, the hand-off to ЦКО, notices to the
+reader). The count is of those rows (first parts only; split messages are one message, rows
+that were suppressed sent nothing) in the 24 hours before now, this letter's own rows included;
+mail to the librarians' own address is not counted. The library's own addresses (the mailbox,
+the librarians, departments and their people, ЦКО, the ЛОД duty: ``rules/departments.yaml``)
+cause no count: a department sending scans for ten orders a day is the service working, not a
+loop.
 
 When an action would exceed the limit it sends nothing, and a :class:`ResponseLimit` row says
 who, which message and what was withheld; the morning digest lists them
 (``reports.digest.limits``). What happens to the letter depends on the workflow: a reply is
 simply not sent, a question waits for a librarian instead of going to a department, an order
-goes to review (the reason says so) so that nothing is half done.
+goes to review (the reason says so) so that nothing is half done. The hand-off of
+registration documents to ЦКО is counted but never held: it goes once per case (its dedupe
+key), and holding it would strand sealed documents with no command to release them.
 """
 
 from __future__ import annotations

@@ -114,7 +114,8 @@ URL_PASSWORDS = [
      "MAILPROC_SMTP_PASSWORD or smtp.password_file"),
     ("database", "url", "postgresql+psycopg://mailproc:Pa55word@db.example/mailproc",
      "MAILPROC_DATABASE_URL"),
-    ("mail", "from_name", "see https://admin:Pa55word@intranet.example/", "MAILPROC_MAIL_FROM_NAME"),
+    ("mail", "from_name", "see https://admin:Pa55word@intranet.example/",
+     "MAILPROC_MAIL_FROM_NAME"),
 ]
 
 
