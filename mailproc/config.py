@@ -33,6 +33,29 @@ def setting(default: Any, doc: str, kind: str | None = None, secret: bool = Fals
     return field(default=default, metadata={"doc": doc, "kind": kind, "secret": secret})
 
 
+#: a URL's user:password@ (RFC 3986 3.2.1); the password runs to the authority's last "@"
+_URL_PASSWORD = re.compile(r"\b([a-z][a-z0-9+.-]*://[^\s/?#:@]*:)([^\s/?#]+)@", re.I)
+
+
+def url_has_password(value: str) -> bool:
+    """Does any URL in ``value`` carry a password (``imap://user:PASSWORD@host``)?"""
+    return isinstance(value, str) and _URL_PASSWORD.search(value) is not None
+
+
+def redact(value: Any) -> Any:
+    """``value`` with the password of every URL in it replaced by ``***`` (for ``config
+    show``, ``status``, error messages); anything else unchanged."""
+    if not isinstance(value, str) or isinstance(value, Secret):
+        return value
+    return _URL_PASSWORD.sub(lambda m: m.group(1) + "***@", value)
+
+
+def url_password_error(key: str, where: str) -> ConfigError:
+    """The one line a password inside a URL in the settings file gets: where it goes."""
+    return ConfigError(f"{key}: secrets are not written in the settings file (a password in "
+                       f"the URL); remove it and set {where}")
+
+
 class Secret(str):
     """A string that never shows itself in a repr or a log line."""
 
@@ -296,6 +319,20 @@ class OrdersSettings:
     articles_department: str = setting(
         "periodicals", "Department key (departments.yaml) for articles without a fund code."
     )
+    extra_forward_types: str = setting(
+        "",
+        "Types of files forwarded to readers besides the scan types (JPEG, PNG, TIFF, HEIC, "
+        "PDF, DjVu), as detected from the bytes, comma-separated, e.g. \"image/webp, image/gif\". "
+        "A department's file of any other type is not sent: the reply goes to review naming "
+        "the file and its type. Executables, scripts and HTML are refused here.",
+        kind="forward_types",
+    )
+
+    @property
+    def forward_types(self) -> tuple[str, ...]:
+        """``extra_forward_types`` as a tuple of lower-case types."""
+        return tuple(t.strip().lower() for t in self.extra_forward_types.split(",")
+                     if t.strip())
 
 
 @dataclass(frozen=True)
@@ -345,8 +382,13 @@ class OutreachSettings:
 class RulesSettings:
     responses_per_sender: int = setting(
         3,
-        "Automatic replies and forwards caused by one sender's mail in 24 hours, at most; "
-        "0 for no limit. Automatic mail and bounces are never answered at all.",
+        "Automatic messages caused by one sender's mail in 24 hours, at most: replies, "
+        "forwards, questions routed to a department, order requests, the hand-off to ЦКО "
+        "(counted, never held: once per case); 0 for no limit. Past it nothing more goes out "
+        "for that sender: questions wait for a librarian, orders go to review, and the digest "
+        "names the sender. Mail to the librarians and the letters of the library's own "
+        "addresses (departments.yaml) do not count. Automatic mail and bounces are never "
+        "answered at all.",
     )
     reload_interval: float = setting(
         "2s", "How often the daemon looks for changed rule and template files.", kind="duration"
@@ -553,6 +595,21 @@ def _check_email(value: str) -> str:
     return value
 
 
+def _check_forward_types(value: str) -> str:
+    from mailproc.outbound.filenames import MIME_TYPE, never_forwarded  # noqa: PLC0415
+
+    for item in (t.strip().lower() for t in value.split(",")):
+        if not item:
+            continue
+        if not MIME_TYPE.match(item):
+            raise ValueError(f"expected MIME types such as image/webp, comma-separated; "
+                             f"{item!r} is not one")
+        if never_forwarded(item):
+            raise ValueError(f"{item} is a program or active content and is never forwarded "
+                             f"to readers")
+    return value
+
+
 def _check_doc_kinds(value: str) -> str:
     kinds = [k.strip() for k in value.split(",") if k.strip()]
     if not kinds or any(k not in ("form", "application", "consent") for k in kinds):
@@ -589,6 +646,7 @@ _KIND_CHECKS = {
         v, ("sqlite:", "postgresql"), "sqlite:///data/mailproc.sqlite3"),
     "email": _check_email,
     "doc_kinds": lambda v: _check_doc_kinds(v),
+    "forward_types": _check_forward_types,
     "timezone": _check_timezone,
     "log_level": lambda v: _check_choice(v.lower(), ("debug", "info", "warning", "error")),
     "log_format": lambda v: _check_choice(v.lower(), ("auto", "text", "json")),
@@ -734,6 +792,8 @@ def load_settings(
                 value, origin = given[name], "file"
             else:
                 value, origin = f.default, "default"
+            if origin == "file" and url_has_password(value):
+                raise url_password_error(dotted, _password_home(section, known, env_key))
             try:
                 value = _convert(f, value)
             except ValueError as exc:
@@ -765,8 +825,18 @@ def load_settings(
     )
 
 
+def _password_home(section: str, known: dict[str, Any], env_key: str) -> str:
+    """Where a password found in a URL of ``section`` belongs instead."""
+    if "password" in known:
+        return f"{ENV_PREFIX}{section.upper()}_PASSWORD or {section}.password_file"
+    if section == "database":
+        return (f"{env_key} (the whole URL, from the environment) or a ~/.pgpass file "
+                f"(PostgreSQL reads it)")
+    return f"{env_key} (from the environment)"
+
+
 def _show(f: dataclasses.Field, value: Any) -> str:
-    return "***" if f.metadata.get("secret") else repr(value)
+    return "***" if f.metadata.get("secret") else repr(redact(value))
 
 
 def _closest(word: str, candidates: dict[str, Any]) -> str | None:

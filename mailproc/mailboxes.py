@@ -68,7 +68,8 @@ def parse_mailboxes(raw: Any, base: Path, environ: dict[str, str],
         return ()
     if not isinstance(raw, dict):
         raise ConfigError("mailboxes: write one table per mailbox, [mailboxes.NAME]")
-    from mailproc.config import _KIND_CHECKS  # noqa: PLC0415 - the same URL check as [mailbox]
+    from mailproc.config import (_KIND_CHECKS, url_has_password,  # noqa: PLC0415 - the same
+                                 url_password_error)  # URL checks as [mailbox]
 
     out = []
     for name, table in raw.items():
@@ -83,6 +84,9 @@ def parse_mailboxes(raw: Any, base: Path, environ: dict[str, str],
                                   + ", ".join(sorted(_KEYS)))
             if not isinstance(value, str):
                 raise ConfigError(f"{where}.{key}: expected text in quotes")
+            if url_has_password(value):
+                env = f"MAILPROC_MAILBOXES_{name.upper().replace('-', '_')}_PASSWORD"
+                raise url_password_error(f"{where}.{key}", f"{env} or {where}.password_file")
         if "url" not in table:
             raise ConfigError(f"{where}.url: required, e.g. imaps://user@host:993/INBOX")
         values = {k: v.replace("{data}", built["paths"]["data"]) for k, v in table.items()}
@@ -148,4 +152,6 @@ def settings_for(settings, name: str | None):
 def lease_name(settings) -> str:
     """What the lease on a mailbox is keyed by: its URL (user, host, port, folder), so two
     installations naming the same mailbox differently still exclude each other."""
-    return "mailbox:" + settings.mailbox.url
+    from mailproc.config import redact  # noqa: PLC0415
+
+    return "mailbox:" + redact(settings.mailbox.url)

@@ -4,7 +4,7 @@ One row per letter to replace by a stub (kind "redact") or to delete from every 
 (kind "remove"), written before the mailbox is touched (mailproc.registrations.redaction).
 
 Revision ID: 0011_redaction
-Revises: 0008_outbox_mailbox
+Revises: 0010_limits
 Create Date: 2026-12-02 16:00:00
 """
 from alembic import op
@@ -14,7 +14,7 @@ from mailproc.store.base import UTCDateTime
 
 
 revision = '0011_redaction'
-down_revision = '0008_outbox_mailbox'
+down_revision = '0010_limits'
 branch_labels = None
 depends_on = None
 

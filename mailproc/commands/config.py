@@ -5,7 +5,7 @@ from __future__ import annotations
 import dataclasses
 
 from mailproc.app import App
-from mailproc.config import SECTIONS, example_toml
+from mailproc.config import SECTIONS, example_toml, redact
 
 
 def register(sub) -> None:
@@ -29,6 +29,8 @@ def check(args) -> int:
 def show_settings(args) -> int:
     settings = App.from_args(args).settings
     print(f"# from {settings.source or 'built-in defaults'}")
+    for box in settings.mailboxes:
+        print(f"# mailbox {box.name}: {redact(box.url)}")
     for section in SECTIONS:
         print(f"[{section}]")
         obj = getattr(settings, section)
@@ -36,6 +38,6 @@ def show_settings(args) -> int:
             value = getattr(obj, f.name)
             if f.metadata.get("secret"):
                 value = "(set)" if value else "(not set)"
-            print(f"{f.name} = {value!r}")
+            print(f"{f.name} = {redact(value)!r}")  # a URL's password (from the environment)
         print()
     return 0

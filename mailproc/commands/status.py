@@ -7,6 +7,7 @@ from sqlalchemy import func, select
 
 from mailproc.app import App
 from mailproc.commands.output import print_json
+from mailproc.config import redact
 from mailproc.registrations.redaction import left_in_clear
 from mailproc.scope import mailbox_scope
 from mailproc.store.models import Message
@@ -36,7 +37,7 @@ def collect(app: App) -> dict:
     if scope.name and daemon.get("running"):
         connection = daemon.get("mailboxes", {}).get(scope.name, connection)
     return {
-        "mailbox": app.settings.mailbox.url,
+        "mailbox": redact(app.settings.mailbox.url),  # a password from the environment: ***
         "mailbox_name": scope.name,
         "connection": connection,
         "daemon_running": daemon.get("running", False),

@@ -12,6 +12,9 @@ import mimetypes
 import filetype
 
 TNEF_MAGIC = b"\x78\x9f\x3e\x22"
+#: DjVu: an IFF85 FORM (DjVu v3 spec, 4.2): "AT&T", "FORM", length, then the form type
+DJVU_MAGIC = b"AT&TFORM"
+DJVU_FORMS = (b"DJVU", b"DJVM")  # one page; a bundled multi-page document
 _HEAD = 8192
 # Declared types whose bytes filetype would recognise: if it does not, the label is a lie.
 _SNIFFABLE = ("image/jpeg", "image/png", "image/gif", "image/webp", "image/tiff", "image/bmp",
@@ -23,6 +26,8 @@ def sniff_type(data: bytes, declared: str, name: str) -> tuple[str, str]:
     head = data[:_HEAD]
     if head.startswith(TNEF_MAGIC):
         return "application/ms-tnef", ""
+    if head.startswith(DJVU_MAGIC) and head[12:16] in DJVU_FORMS:  # filetype has no DjVu
+        return "image/vnd.djvu", ""
     kind = None
     try:
         kind = filetype.guess(head)

@@ -11,6 +11,7 @@ from abc import ABC, abstractmethod
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 
+from mailproc.config import redact
 from mailproc.errors import ConfigError
 
 
@@ -125,4 +126,5 @@ def _source_class(url: str):
         from mailproc.mailbox.imap import ImapSource
 
         return ImapSource
-    raise ConfigError(f"mailbox.url: unsupported {url!r}; write imap://, imaps:// or maildir:")
+    raise ConfigError(f"mailbox.url: unsupported {redact(url)!r}; write imap://, imaps:// or "
+                      f"maildir:")

@@ -39,6 +39,7 @@ from urllib.parse import unquote, urlsplit
 from imapclient import IMAPClient
 from imapclient.exceptions import IMAPClientAbortError, IMAPClientError, LoginError
 
+from mailproc.config import redact
 from mailproc.errors import ConfigError, SourceError, SourceUnavailable
 from mailproc.mailbox.base import MailboxSource, MessageRef
 
@@ -112,7 +113,8 @@ def _address(url: str) -> tuple[str, int, str, str, bool]:
     """(host, port, user, folder, implicit TLS) of an imap:// or imaps:// URL."""
     parts = urlsplit(url)
     if not parts.hostname or not parts.username:
-        raise ConfigError(f"mailbox.url: write imap://user@host:port/INBOX, not {url!r}")
+        raise ConfigError(f"mailbox.url: write imap://user@host:port/INBOX, "
+                          f"not {redact(url)!r}")
     ssl_mode = parts.scheme == "imaps"
     return (parts.hostname, parts.port or (993 if ssl_mode else 143), unquote(parts.username),
             unquote(parts.path.lstrip("/")) or "INBOX", ssl_mode)

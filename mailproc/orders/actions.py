@@ -39,8 +39,10 @@ def create_order_action(ctx) -> dict:
     known = _known_order(env, letter)
     if known is not None:
         if known.state == st.NEEDS_DETAILS:
+            _within_limit(ctx)
             return _complete_details(env, known, letter)
         return {"order": known.token, "state": known.state, "reader_followup": True}
+    _within_limit(ctx)
     reader = letter.reply_to[0] if letter.reply_to else letter.sender
     req = parse_request(letter.subject, fresh_text(letter.text))
     order = create_order(env, req, reader_email=reader.email, reader_name=reader.name,
@@ -48,6 +50,16 @@ def create_order_action(ctx) -> dict:
     result = submit(env, order, in_reply_to=letter)
     ctx.keywords.append("$Order")
     return result
+
+
+def _within_limit(ctx) -> None:
+    """An order sends mail (the request to the department, or a question to the reader):
+    past ``rules.responses_per_sender`` nothing is half done, the letter goes to review."""
+    why = ctx.refusal("заказ: запрос в отдел или письмо читателю")
+    if why:
+        raise MessageError(f"{why} достигнут: заказ не создан, в отдел ничего не ушло; "
+                           f"разберите письмо завтра (mailproc review retry) или создайте "
+                           f"заказ вручную (mailproc orders create)")
 
 
 def _known_order(env: OrderEnv, letter) -> Order | None:

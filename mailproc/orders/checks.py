@@ -14,6 +14,8 @@ import re
 from dataclasses import dataclass, field
 
 from mailproc.letter.model import Attachment
+from mailproc.letter.sniff import DJVU_FORMS
+from mailproc.outbound.filenames import SCAN_LABELS, safe_name, scan_type
 
 #: inline images below this size are signature logos, not pages
 SIGNATURE_IMAGE_MAX = 30 * 1024
@@ -37,7 +39,7 @@ def pdf_page_count(data: bytes) -> int:
 class DeliveryCheck:
     files: list[Attachment] = field(default_factory=list)
     pages_found: int = 0
-    unknown_pdf: int = 0  # PDFs whose pages could not be counted
+    unknown_pdf: int = 0  # PDFs (and bundled DjVu) whose pages could not be counted
     problems: list[str] = field(default_factory=list)  # English, for the review reason
 
     @property
@@ -49,6 +51,22 @@ def page_files(attachments: list[Attachment]) -> list[Attachment]:
     """The attachments that carry pages: signature logos and other inline trimmings dropped."""
     return [a for a in attachments
             if not (a.inline and a.family == "image" and a.size < SIGNATURE_IMAGE_MAX)]
+
+
+def not_scans(files: list[Attachment], extra_types: tuple[str, ...] = ()) -> list[str]:
+    """Russian descriptions («name», type) of the files a reader must not get: any type but
+    a scan's (JPEG, PNG, TIFF, HEIC, PDF, DjVu) and ``orders.extra_forward_types``, by the
+    type detected from the bytes. Names are the rebuilt ones (no line breaks, no paths)."""
+    return [f"«{safe_name(a.name, a.type, f'файл {n}')}» (тип {a.type})"
+            for n, a in enumerate(files, 1) if not scan_type(a.type, extra_types)]
+
+
+def not_scans_reason(token: str, bad: list[str]) -> str:
+    """The review reason when ``not_scans`` found files."""
+    what = "это не сканы" if len(bad) > 1 else "это не скан"
+    return (f"заказ {token}: файлы не отправлены читателю, {what}: " + ", ".join(bad)
+            + f". Читателю пересылаются только {SCAN_LABELS}; посмотрите письмо и при "
+            f"необходимости попросите отдел прислать скан")
 
 
 def check_delivery(attachments: list[Attachment], pages_requested: int) -> DeliveryCheck:
@@ -63,6 +81,8 @@ def check_delivery(attachments: list[Attachment], pages_requested: int) -> Deliv
             result.problems.append(f"{label} could not be fetched from the mailbox")
         elif a.size == 0 or not a.data.strip():
             result.problems.append(f"{label} is empty")
+        elif a.type == "image/vnd.djvu" and a.data[12:16] == DJVU_FORMS[1]:
+            result.unknown_pdf += 1  # a bundled DjVu: pages not counted
         elif a.family == "image":
             result.pages_found += 1
         elif a.family == "pdf":

@@ -14,7 +14,7 @@ from sqlalchemy import select
 from mailproc.errors import MessageError
 from mailproc.mailbox.partial import letter_attachment_bytes
 from mailproc.orders import states as st
-from mailproc.orders.checks import check_delivery, page_files
+from mailproc.orders.checks import check_delivery, not_scans, not_scans_reason, page_files
 from mailproc.orders.matching import (Match, OrderView, ReplyFacts, match_reply, reply_words,
                                       state_from_text)
 from mailproc.orders.models import Order, OrderRef, OrderWord
@@ -154,11 +154,16 @@ def _answer_without_files(env: OrderEnv, order: Order, letter) -> dict:
 
 
 def deliver(env: OrderEnv, order: Order, letter, *, skip_check: bool = False) -> dict:
-    """Check the photos or scans and forward them byte for byte to the reader; a librarian
-    who has looked at them may skip the page-count check (never the empty/type checks)."""
+    """Check the photos or scans and forward them byte for byte to the reader, under rebuilt
+    names; a file of a type a scan cannot be sends the reply to review (``checks.not_scans``).
+    A librarian who has looked at them may skip the page-count check (never the empty/type
+    checks)."""
     from mailproc.outbound.outbox import OutAttachment
 
     files = page_files(letter.all_attachments())
+    bad = not_scans(files, env.settings.orders.forward_types)
+    if bad:
+        raise MessageError(not_scans_reason(order.token, bad))
     for a in files:  # a large message was decided from its structure: fetch the files now
         letter_attachment_bytes(letter, a)
     check = check_delivery(files, 0 if skip_check else order.pages_count)
@@ -167,7 +172,8 @@ def deliver(env: OrderEnv, order: Order, letter, *, skip_check: bool = False) ->
                            + "; ".join(check.problems))
     record(env, order, "received", st.RECEIVED,
            note=f"{len(files)} file(s), {check.pages_found} page(s)")
-    out = [OutAttachment(a.name or f"{order.token}-{i}", a.declared_type or a.type, a.data)
+    # names rebuilt and typed by the bytes (OutAttachment), never the department's as written
+    out = [OutAttachment(a.name, a.type, a.data, fallback=f"{order.token}-{i}")
            for i, a in enumerate(files, 1)]
     notify_reader(env, order, "reader/scan_delivered", attachments=out,
                   files=len(out), file_names=[a.name for a in out],

@@ -4,8 +4,9 @@ Building is deterministic (the Date is the row's, MIME boundaries derive from th
 so that a re-send after a crash and the copy appended to Sent are the very message the reader
 got. Encodings follow what readers' clients expect: Russian subjects and display names as
 RFC 2047 encoded words (split between characters, each word at most 75 characters), UTF-8
-bodies in base64, attachment names as RFC 2231 parameters (plus an encoded-word ``name`` for
-old clients), CRLF line ends (RFC 5321 2.3.8), header lines folded under 78 characters.
+bodies in base64, attachment names rebuilt (``outbound.filenames``) and written as RFC 2231
+parameters by the standard library, CRLF line ends (RFC 5321 2.3.8), header lines folded
+under 78 characters.
 
 Written by hand rather than with ``email.generator``: its header folding costs about 10 ms a
 message, more than everything else the sender does together.
@@ -15,9 +16,11 @@ from __future__ import annotations
 
 import base64
 import hashlib
-from functools import lru_cache
+from email.message import Message
 from email.utils import format_datetime
-from urllib.parse import quote
+from functools import lru_cache
+
+from mailproc.outbound.filenames import safe_content_type, safe_name
 
 CRLF = "\r\n"
 #: headers copied from the row's ``headers["extra"]`` in this order (the rest follow, sorted)
@@ -88,16 +91,20 @@ def _text_part(text: str, subtype: str) -> str:
 
 
 def _attachment_part(name: str, content_type: str, data: bytes) -> str:
-    ctype = content_type or "application/octet-stream"
-    if name.isascii() and '"' not in name and "\\" not in name:
-        ct_name = disp = f'"{name}"'
-        disposition = f"attachment;{CRLF} filename={disp}"
-    else:
-        ct_name = '"' + "".join(encoded_words(name)) + '"'
-        disposition = f"attachment;{CRLF} filename*=utf-8''{quote(name, safe='')}"
-    return (f"Content-Type: {ctype};{CRLF} name={ct_name}{CRLF}"
-            f"Content-Disposition: {disposition}{CRLF}"
-            f"Content-Transfer-Encoding: base64{CRLF}{CRLF}" + _b64(data))
+    """One attachment. The name is rebuilt (``filenames.safe_name``, idempotent: callers have
+    usually rebuilt it already) and its parameters are written by the standard library
+    (``email.message.Message.add_header``: a quoted string when ASCII, else RFC 2231
+    ``filename*=utf-8''...``); the rebuilt name's length cap keeps the line under RFC
+    5322's 998 characters. No RFC 2047 ``name=`` for old clients: encoded words inside a
+    parameter are not a standard (RFC 2047 5), and every client in use reads RFC 2231."""
+    ctype = safe_content_type(content_type)
+    name = safe_name(name, ctype)
+    params = Message()
+    params.add_header("Content-Type", ctype, name=name)
+    params.add_header("Content-Disposition", "attachment", filename=name)
+    head = "".join(f"{key}: {value.replace('; ', ';' + CRLF + ' ', 1)}{CRLF}"
+                   for key, value in params.items())
+    return head + f"Content-Transfer-Encoding: base64{CRLF}{CRLF}" + _b64(data)
 
 
 def _multipart(subtype: str, boundary: str, parts: list[str]) -> str:

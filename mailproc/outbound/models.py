@@ -29,6 +29,7 @@ class OutboxMessage(Base):
     __table_args__ = (
         Index("ix_outbox_state_due", "state", "next_attempt_at"),
         Index("ix_outbox_related", "related_type", "related_id"),
+        Index("ix_outbox_cause", "cause", "created_at"),
     )
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
@@ -45,6 +46,9 @@ class OutboxMessage(Base):
     #: copy goes there, ``--mailbox`` lists it there; "" before 0008 or from a scheduled job
     #: of several mailboxes (then the From address decides, see mailproc.cluster.SentRouter)
     mailbox: Mapped[str] = mapped_column(String(40), default="", server_default="")
+    #: the sender whose letter caused this row (rules.responses_per_sender counts them,
+    #: mailproc.sorting.limits); "" for mail of jobs, commands and the library's own letters
+    cause: Mapped[str] = mapped_column(String(320), default="", server_default="")
     subject: Mapped[str] = mapped_column(Text, default="")
     text: Mapped[str] = mapped_column(Text, default="")
     html: Mapped[str] = mapped_column(Text, default="")

@@ -15,7 +15,7 @@ import logging
 import re
 import secrets
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import date, datetime
 from email.utils import getaddresses
 from typing import Any
@@ -27,6 +27,7 @@ from sqlalchemy.orm import Session, make_transient_to_detached
 from mailproc.errors import TemplateError
 from mailproc.mailboxes import name_of
 from mailproc.outbound.blobs import BlobStore
+from mailproc.outbound.filenames import safe_content_type, safe_name
 from mailproc.outbound.models import OutboxAttachment, OutboxMessage, Suppression
 from mailproc.outbound.templates import Rendered, Templates
 from mailproc.store.base import utcnow
@@ -40,12 +41,23 @@ KINDS = ("reply", "forward", "request", "notice", "mailing", "digest")
 @dataclass(frozen=True)
 class OutAttachment:
     """``sensitive``: personal data (registration documents): the blob is kept encrypted
-    with the vault's key until sent, and the Sent copy goes without it."""
+    with the vault's key until sent, and the Sent copy goes without it.
+
+    ``content_type`` should be the type detected from the bytes (``Attachment.type``); the
+    ``name`` given is rebuilt at once (``filenames.safe_name``): what is stored, shown in
+    templates and sent is never the sender's name as written."""
 
     name: str
     content_type: str
     data: bytes
     sensitive: bool = False
+    #: what the name becomes when nothing of the given one is left ("2026-00042-1")
+    fallback: str = field(default="file", repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        ctype = safe_content_type(self.content_type)
+        object.__setattr__(self, "content_type", ctype)
+        object.__setattr__(self, "name", safe_name(self.name, ctype, self.fallback))
 
 
 _templates: dict[tuple, Templates] = {}
@@ -94,15 +106,16 @@ def enqueue(session: Session, settings, *, to: str | list[str], template: str,
             token_kind: str = "", reply_to: str | None = None,
             auto_submitted: str = "auto-generated", related: tuple[str, int] | None = None,
             headers: dict[str, str] | None = None,
-            dedupe_key: str | None = None) -> OutboxMessage | None:
+            dedupe_key: str | None = None, cause: str = "") -> OutboxMessage | None:
     """Queue one message (or its numbered parts) and return its row; None when every
     recipient is suppressed (a row in state ``suppressed`` records why). The same
-    ``dedupe_key`` again returns the existing row and queues nothing."""
+    ``dedupe_key`` again returns the existing row and queues nothing. ``cause``: the sender
+    whose letter caused it (``sorting.limits``; ActionContext fills it in)."""
     return enqueue_many(session, settings, [dict(
         to=to, template=template, context=context, kind=kind, in_reply_to=in_reply_to,
         attachments=attachments, token=token, token_kind=token_kind, reply_to=reply_to,
         auto_submitted=auto_submitted, related=related, headers=headers,
-        dedupe_key=dedupe_key)])[0]
+        dedupe_key=dedupe_key, cause=cause)])[0]
 
 
 def enqueue_many(session: Session, settings, items: Sequence[dict]) -> list[OutboxMessage | None]:
@@ -191,14 +204,14 @@ def _rows_for(settings, recipients: list[tuple[str, str]], blocked: dict[str, st
               token_kind: str = "", reply_to: str | None = None,
               auto_submitted: str = "auto-generated", related: tuple[str, int] | None = None,
               headers: dict[str, str] | None = None,
-              dedupe_key: str | None = None) -> list[tuple[dict, list[dict]]]:
+              dedupe_key: str | None = None, cause: str = "") -> list[tuple[dict, list[dict]]]:
     """The row (or numbered rows) for one message as column values, each with its
     attachments' values; every row has the same keys (one executemany INSERT)."""
     keep = [(n, a) for n, a in recipients if a not in blocked]
     domain = settings.mail.from_address.rpartition("@")[2]
     now = utcnow()
     base = dict(kind=kind, template=template, context=to_json(context),
-                sender=settings.mail.from_address, mailbox=name_of(settings),
+                sender=settings.mail.from_address, mailbox=name_of(settings), cause=cause,
                 token=token or "", token_kind=token_kind,
                 related_type=related[0] if related else "",
                 related_id=related[1] if related else None,

@@ -25,6 +25,7 @@ from urllib.parse import urlsplit
 import aiosmtplib
 from aiosmtplib.email import quote_address
 
+from mailproc.config import redact
 from mailproc.errors import ConfigError, PermanentDeliveryError, TemporaryDeliveryError
 from mailproc.outbound.pipelining import ACCEPTED, PipelinedSession, ReplyError
 
@@ -217,7 +218,7 @@ def connection_factory(settings):
         return lambda: FileConnection(folder)
     parts = urlsplit(url)
     if parts.scheme not in ("smtp", "smtps") or not parts.hostname:
-        raise ConfigError(f"smtp.url: cannot use {url!r}; write smtp://host:port, "
+        raise ConfigError(f"smtp.url: cannot use {redact(url)!r}; write smtp://host:port, "
                           f"smtps://host:port or file:PATH")
     use_tls = parts.scheme == "smtps"
     port = parts.port or (465 if use_tls else 25)

@@ -17,6 +17,7 @@ from pathlib import Path
 
 from sqlalchemy import select
 
+from mailproc.errors import MessageError
 from mailproc.questions import cases as C
 from mailproc.questions.book import AnswerBook, load_book
 from mailproc.questions.drafts import build_draft, thread_anchor
@@ -49,13 +50,9 @@ def answer_book(settings) -> AnswerBook:
 
 
 def staff_addresses(ctx) -> set[str]:
-    s = ctx.settings.mail
-    found = {s.from_address.lower(), s.librarians_address.lower()}
-    d = ctx.directory
-    if d is not None:
-        found |= d.staff_addresses()
-        found |= {a.lower() for a in d.lists.get("сотрудники", [])}
-    return found
+    from mailproc.sorting.limits import library_addresses  # noqa: PLC0415
+
+    return library_addresses(ctx.settings, ctx.directory)
 
 
 def _department_addresses(ctx, key: str) -> set[str]:
@@ -115,7 +112,7 @@ def department_addresses(ctx) -> set[str]:
 
 def _ready_answer(ctx, case: QuestionCase, book: AnswerBook, key: str) -> dict:
     topic = book.answer(key)
-    why = ctx.refusal()
+    why = ctx.refusal(f"готовый ответ «{topic.title}»")
     if why:
         case.reason = f"готовый ответ «{topic.title}» не отправлен: {why}"
         return {"result": case.reason}
@@ -154,6 +151,11 @@ def route_case(ctx, case: QuestionCase, department: str, reason: str = "") -> di
         case.reason = f"отдел «{department}» не найден в rules/departments.yaml: решает библиотекарь"
         return {"result": case.reason}
     letter = ctx.letter
+    refusal = getattr(ctx, "refusal", None)  # commands route without a letter's limit
+    why = refusal(f"передача вопроса в отдел «{dept.name}»") if refusal else ""
+    if why:
+        case.reason = f"вопрос не передан в отдел «{dept.name}»: {why}; ждёт библиотекаря"
+        return {"result": case.reason, "limit": True}
     # The department gets the question, not the reader's address or files: personal data
     # stays with the personal librarian (the template says so to the department).
     context = {"case": case_json(case), "department": dept.name, "department_key": dept.key,
@@ -170,7 +172,7 @@ def route_case(ctx, case: QuestionCase, department: str, reason: str = "") -> di
     case.reason = reason or f"передан в отдел: {dept.name}"
     out = {"result": f"передан в отдел «{dept.name}»", "department": dept.key,
            "queued": True, "outbox": row.id}
-    if not ctx.refusal():
+    if not ctx.refusal("уведомление читателю о передаче вопроса в отдел"):
         to = (letter.reply_to[0] if letter.reply_to else letter.sender).email
         note = ctx.outbox(to=to, template=ROUTED_TO_READER, context=context, kind="reply",
                           in_reply_to=letter, token=case.token, token_kind=C.KIND,
@@ -232,10 +234,17 @@ def _department_answer(ctx, case: QuestionCase) -> dict:
                ctx.message.id)
     if case.answered_by.startswith("librarian:"):
         return {"result": "ответ отдела не переслан: библиотекарь уже ответил читателю сам"}
+    from mailproc.outbound.filenames import never_forwarded, safe_name  # noqa: PLC0415
     from mailproc.outbound.outbox import OutAttachment  # noqa: PLC0415
 
-    files = [OutAttachment(a.name or "attachment", a.type, a.data)
-             for a in letter.all_attachments() if a.data is not None]
+    kept = [a for a in letter.all_attachments() if a.data is not None]
+    bad = [f"«{safe_name(a.name, a.type)}» (тип {a.type})" for a in kept
+           if never_forwarded(a.type)]
+    if bad:  # a program or a web page in the library's name: a person looks first
+        raise MessageError(f"вопрос {case.token}: ответ отдела не переслан читателю, в нём "
+                           f"программа или веб-страница: {', '.join(bad)}; посмотрите письмо")
+    # names rebuilt and typed by the bytes (OutAttachment), never as the department wrote them
+    files = [OutAttachment(a.name, a.type, a.data, fallback="attachment") for a in kept]
     dept = ctx.directory.department(case.department)
     context = {"case": case_json(case), "department": dept.name if dept else case.department,
                "reader_name": case.reader_name, "answer_text": _department_text(letter)}

@@ -62,7 +62,7 @@ def registration_withdraw(ctx) -> dict:
         "Отправить читателю бланки регистрации (анкета, заявление, согласие) из templates/forms",
         responds=True)
 def send_registration_forms(ctx) -> dict:
-    why = ctx.refusal()
+    why = ctx.refusal("бланки регистрации")
     if why:
         return {"result": f"не отправлено: {why}"}
     return send_forms(ctx)

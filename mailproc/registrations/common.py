@@ -42,9 +42,10 @@ def cko_address(ctx) -> str:
 
 
 def attachment_name(kind_ru: str, index: int, content_type: str) -> str:
-    ext = {"image/jpeg": ".jpg", "image/png": ".png", "application/pdf": ".pdf",
-           "image/gif": ".gif", "image/tiff": ".tif", "image/webp": ".webp"}.get(content_type, "")
-    return f"{index:02d} {kind_ru}{ext}"
+    """``01 Анкета.jpg``: built by ``filenames.safe_name``, the extension from the type."""
+    from mailproc.outbound.filenames import safe_name  # noqa: PLC0415 - stdlib only
+
+    return safe_name(f"{index:02d} {kind_ru}", content_type)
 
 
 @dataclass

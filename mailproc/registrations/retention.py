@@ -17,6 +17,7 @@ from pathlib import Path
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from mailproc.outbound.filenames import safe_name
 from mailproc.registrations import cases
 from mailproc.registrations.common import ServiceContext, outbox, vault
 from mailproc.registrations.documents import kinds_of
@@ -163,9 +164,9 @@ def export_case(app, token: str, to_dir: Path, *, actor: str, reason: str,
         for doc in case.documents:
             if doc.destroyed_at is not None or not doc.vault_path:
                 continue
-            ext = {"image/jpeg": ".jpg", "image/png": ".png",
-                   "application/pdf": ".pdf"}.get(doc.content_type, ".bin")
-            path = to_dir / f"{token}-{doc.id:06d}-{doc.kind.replace(',', '+')}{ext}"
+            # rebuilt like every name leaving mailproc: no path part, the type's extension
+            path = to_dir / safe_name(f"{token}-{doc.id:06d}-{doc.kind.replace(',', '+')}",
+                                      doc.content_type)
             path.write_bytes(box.get(doc.vault_path))
             cases.audit(s, case, "exported", at=now, document=doc, actor=actor, reason=reason,
                         detail=f"to {to_dir}")

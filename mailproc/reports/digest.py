@@ -29,6 +29,7 @@ from mailproc.questions.models import QuestionCase
 from mailproc.registrations import cases as reg_cases
 from mailproc.registrations.models import RegistrationCase
 from mailproc.reports.labels import REGISTRATION_STATES, department_names
+from mailproc.sorting.limits import ResponseLimit
 from mailproc.tokens import Tokens
 from mailproc.store.models import Message
 
@@ -194,6 +195,17 @@ def failures(session: Session, since: datetime, now: datetime) -> dict:
     }
 
 
+def limits(session: Session, since: datetime, now: datetime) -> dict:
+    """Senders whose letters reached ``rules.responses_per_sender`` since the last digest:
+    how many automatic messages were withheld (``sorting.limits``)."""
+    rows = session.execute(
+        select(ResponseLimit.sender, func.count(), func.max(ResponseLimit.limit))
+        .where(ResponseLimit.at >= since, ResponseLimit.at < now)
+        .group_by(ResponseLimit.sender).order_by(func.count().desc(), ResponseLimit.sender))
+    items = [{"sender": sender, "withheld": n, "limit": limit} for sender, n, limit in rows]
+    return {**_listing(items), "withheld": sum(i["withheld"] for i in items)}
+
+
 def mailings(session: Session, settings, now: datetime) -> dict:
     tz = settings.tz
     today = now.astimezone(tz).date()
@@ -251,6 +263,7 @@ def build_digest(session: Session, settings, now: datetime) -> dict:
         "review": review(session, settings),
         "trust": trust(session, settings, since),
         "failures": failures(session, since, now),
+        "limits": limits(session, since, now),
         "mailings": mailings(session, settings, now),
     }
     digest["attention"] = (digest["orders"]["overdue"]["count"] + digest["questions"]["count"]

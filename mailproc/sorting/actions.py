@@ -52,7 +52,7 @@ def _queued(row, to) -> dict:
 @action("reply-with-template", "Ответить отправителю по шаблону",
         {"template": "template"}, responds=True)
 def reply_with_template(ctx, template) -> dict:
-    why = ctx.refusal()
+    why = ctx.refusal(f"ответ по шаблону {template}")
     if why:
         return {"result": f"не отправлено: {why}"}
     letter = ctx.letter
@@ -69,7 +69,7 @@ def reply_with_template(ctx, template) -> dict:
         {"template": "template", "to": "strs?", "department": "department?",
          "attachments": "bool?"}, responds=True)
 def forward(ctx, template, to=None, department=None, attachments=True) -> dict:
-    why = ctx.refusal()
+    why = ctx.refusal(f"пересылка по шаблону {template}")
     if why:
         return {"result": f"не отправлено: {why}"}
     targets = list(to or ())

@@ -3,12 +3,11 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta
+from datetime import datetime
 from typing import Any
 
-from sqlalchemy import select
-
-from mailproc.sorting.registry import ACTIONS
+from mailproc.sorting.limits import (caused_in_window, library_addresses, record_hit,
+                                     refusal_text, to_librarians)
 
 
 @dataclass
@@ -26,15 +25,36 @@ class ActionContext:
     keywords: list[str] = field(default_factory=list)  # added by actions
     enqueue: Any = None  # the outbox's enqueue; None: import mailproc.outbound.outbox lazily
 
+    def __post_init__(self) -> None:
+        # every row queued for this letter, by any action or service, records its sender
+        # (rules.responses_per_sender, mailproc.sorting.limits): wrap the enqueue once
+        base = self.enqueue
+
+        def enqueue(session, settings, **kw):
+            real = base
+            if real is None:
+                from mailproc.outbound.outbox import enqueue as real  # noqa: PLC0415
+            kw.setdefault("cause", "" if to_librarians(settings, kw.get("to")) else self.cause)
+            return real(session, settings, **kw)
+
+        self.enqueue = enqueue
+
+    @property
+    def cause(self) -> str:
+        """The sender the limit counts for this letter; "" for the library's own addresses."""
+        sender = (self.letter.sender.email or "").lower() if self.letter is not None else ""
+        if not sender or sender in library_addresses(self.settings, self.directory):
+            return ""
+        return sender
+
     def outbox(self, **kw):
         """enqueue(session, settings, **kw): queue mail in this message's transaction."""
-        enqueue = self.enqueue
-        if enqueue is None:
-            from mailproc.outbound.outbox import enqueue  # noqa: PLC0415 - built in parallel
-        return enqueue(self.session, self.settings, **kw)
+        return self.enqueue(self.session, self.settings, **kw)
 
-    def refusal(self) -> str:
-        """Why an automatic reply or forward must not go out for this message, or ""."""
+    def refusal(self, withheld: str = "автоматический ответ") -> str:
+        """Why automatic mail (``withheld`` says which, in Russian) must not go out for this
+        message, or "". Reaching ``rules.responses_per_sender`` is recorded
+        (``limits.ResponseLimit``) for the digest."""
         from mailproc.sorting.conditions import is_automatic, is_bounce
 
         letter = self.letter
@@ -43,30 +63,26 @@ class ActionContext:
         if is_automatic(letter):
             return "автоматическое письмо: на такие письма не отвечаем"
         limit = self.settings.rules.responses_per_sender
-        if limit and self.responses_today() >= limit:
-            return f"лимит автоматических ответов этому отправителю ({limit} за сутки)"
+        if limit and self.cause and self.responses_today() >= limit:
+            if self.session is not None:
+                record_hit(self.session, sender=self.cause,
+                           message_pk=getattr(self.message, "id", None), limit=limit,
+                           withheld=withheld, now=self.now)
+            return refusal_text(limit)
         return ""
 
     def responses_today(self) -> int:
-        """Automatic replies and forwards caused by this sender's mail in the last 24 hours."""
-        from mailproc.store.models import Decision, Message
-
-        count = sum(1 for r in self.results if r.get("queued"))
-        sender = self.letter.sender.email
-        if not sender or self.session is None:
-            return count
-        since = self.now - timedelta(hours=24)
-        rows = self.session.execute(
-            select(Decision.results).join(Message, Decision.message_pk == Message.id).where(
-                Message.from_addr == sender, Decision.decided_at >= since))
-        responding = {name for name, spec in ACTIONS.items() if spec.responds}
-        for (results,) in rows:
-            count += sum(1 for r in results or ()
-                         if isinstance(r, dict) and r.get("name") in responding and r.get("queued"))
-        return count
+        """Messages queued because of this sender's mail in the last 24 hours (replies,
+        forwards, hand-offs: every outbox row, this letter's included)."""
+        if not self.cause or self.session is None:
+            return 0
+        return caused_in_window(self.session, self.cause, self.now)
 
     def template_context(self, **extra) -> dict:
-        """What templates see about the message: no raw bytes, no attachments' contents."""
+        """What templates see about the message: no raw bytes, no attachments' contents;
+        attachment names rebuilt (``outbound.filenames``), never as the sender wrote them."""
+        from mailproc.outbound.filenames import safe_name  # noqa: PLC0415 - stdlib only
+
         letter = self.letter
         return {
             "reader_name": letter.sender.name, "reader_email": letter.sender.email,
@@ -75,7 +91,8 @@ class ActionContext:
                         "from": letter.sender.email, "from_name": letter.sender.name,
                         "date": letter.date.isoformat() if letter.date else "",
                         "text": letter.text,
-                        "attachments": [a.name for a in letter.all_attachments()]},
+                        "attachments": [safe_name(a.name, a.type)
+                                        for a in letter.all_attachments()]},
             "category": self.decision.category,
             "rule": self.decision.rule,
             **extra,

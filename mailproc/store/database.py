@@ -16,6 +16,7 @@ from sqlalchemy.engine import Engine, make_url
 from sqlalchemy.exc import ArgumentError, NoSuchModuleError, OperationalError
 from sqlalchemy.orm import Session, sessionmaker
 
+from mailproc.config import redact
 from mailproc.errors import StoreError
 
 
@@ -119,7 +120,7 @@ def open_database(url: str, busy_timeout: float = 30.0, migrate: bool = True) ->
     try:
         parsed = make_url(url)
     except ArgumentError:
-        raise StoreError(f"database.url: cannot parse {url!r}; write sqlite:///PATH or "
+        raise StoreError(f"database.url: cannot parse {redact(url)!r}; write sqlite:///PATH or "
                          f"postgresql+psycopg://user@host/db") from None
     if parsed.get_backend_name() == "sqlite":
         if parsed.database and parsed.database != ":memory:":

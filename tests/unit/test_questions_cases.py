@@ -215,3 +215,28 @@ def test_a_reply_to_the_readers_letter_from_another_person_closes_the_case(world
     world.act(mail(READER, TEMPORARY, "Re: Вопрос", in_reply_to=reader_id),
               actions.answer_question)
     assert not outbox(world)
+
+
+def test_department_answer_with_a_program_goes_to_review(world):
+    from mailproc.errors import MessageError
+
+    out, _ = routed(world)
+    to_dept = outbox(world)[0]
+    exe = b"MZ\x90\x00\x03\x00\x00\x00\x04\x00\x00\x00\xff\xff\x00\x00" + b"\x00" * 2000
+    answer = mail("regbib@nlrs.example", "Список во вложении.", f"Re: {to_dept.subject}",
+                  in_reply_to=to_dept.message_id, attachment=("список.pdf.exe", exe))
+    with pytest.raises(MessageError) as err:
+        world.act(answer, actions.question_reply, now=NOW + timedelta(hours=3))
+    assert "ответ отдела не переслан читателю, в нём программа или веб-страница: " \
+           "«список.pdf.exe» (тип application/x-msdownload)" in str(err.value)
+    assert len(outbox(world)) == 2 and case(world, out["case"]).state == "routed"
+
+
+def test_department_answer_names_are_rebuilt(world):
+    routed(world)
+    to_dept = outbox(world)[0]
+    answer = mail("regbib@nlrs.example", "Список во вложении.", f"Re: {to_dept.subject}",
+                  in_reply_to=to_dept.message_id,
+                  attachment=("../../Список\r\nX-Injected: 1.pdf", b"%PDF-1.4 list"))
+    world.act(answer, actions.question_reply, now=NOW + timedelta(hours=3))
+    assert [a.name for a in outbox(world)[-1].attachments] == ["Список X-Injected_ 1.pdf"]
