@@ -44,7 +44,16 @@ def collect(app: App) -> dict:
         "review": by_state.get("review", 0) + by_state.get("review-pending", 0),
         "last_message_at": last.isoformat() if last else None,
         **_health(app),
+        "rules": _rules(app, scope.name),
     }
+
+
+def _rules(app: App, scoped: str) -> dict:
+    """Each mailbox's rules (mailproc.sorting.state), by mailbox name."""
+    from mailproc.sorting.state import rules_state
+
+    apps = {scoped: app} if scoped else app.mailbox_apps()
+    return {name: rules_state(box.settings, app.db) for name, box in apps.items()}
 
 
 def _health(app: App) -> dict:
@@ -63,6 +72,11 @@ def run(args) -> int:
     print(f"connection:     {data['connection']}")
     print(f"last message:   {data['last_message_at'] or '-'}")
     print(f"review queue:   {data['review']}")
+    from mailproc.sorting.state import says
+
+    for name, state in data["rules"].items():
+        label = "rules:" if len(data["rules"]) == 1 else f"rules ({name}):"
+        print(f"{label:<16}{says(state)}")
     print(f"last processed: {data['last_processed_at'] or '-'}")
     print(f"to file:        {data['queue']}")
     print("outbox:         " + ", ".join(f"{k} {v}" for k, v in data["outbox"].items()))
