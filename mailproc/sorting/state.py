@@ -15,9 +15,9 @@ from mailproc.errors import RuleFileError
 #: the one-line explanation ``status`` prints per state
 SAYS = {
     "rules": "version {version} ({rules} rules)",
-    "last-good": "BROKEN ({count} problems, first at {first}); running the last good rules "
+    "last-good": "BROKEN ({count}, first at {first}); running the last good rules "
                  "stored in the database: version {version}, loaded {loaded_at}",
-    "waiting": "BROKEN ({count} problems, first at {first}) and no last good rules stored: "
+    "waiting": "BROKEN ({count}, first at {first}) and no last good rules stored: "
                "NOTHING IS PROCESSED, mail waits in INBOX until the files are fixed "
                "(mailproc rules check)",
     "builtin": "none configured (paths.rules is empty): built-in sorting",
@@ -53,4 +53,5 @@ def says(state: dict) -> str:
     """One line for ``status``."""
     problems = state["problems"]
     first = problems[0].split(": ", 1)[0] if problems else "-"
-    return SAYS[state["state"]].format(count=len(problems), first=first, **state)
+    count = f"{len(problems)} problem" + ("" if len(problems) == 1 else "s")
+    return SAYS[state["state"]].format(count=count, first=first, **state)

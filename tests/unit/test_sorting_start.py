@@ -180,6 +180,13 @@ def test_an_empty_rules_folder_is_broken_not_built_in(env):
     assert any("нет ни одного файла правил" in p for p in sorter.problems)
 
 
+def test_rules_check_says_no_folder_is_configured(env, monkeypatch, capsys):
+    cfg, _source, _rules = env
+    monkeypatch.setenv("MAILPROC_PATHS_RULES", "")
+    assert main(["--config", str(cfg), "rules", "check"]) == 2
+    assert "paths.rules is empty: no rules folder is configured" in capsys.readouterr().err
+
+
 def test_no_rules_folder_configured_is_built_in_and_said(env, caplog):
     cfg, source, _rules = env
     caplog.set_level(logging.INFO, logger="mailproc.sorting")
