@@ -152,7 +152,14 @@ class PathsSettings:
     data: str = setting(
         "data", "Data folder: database, spool of raw messages, vault, outbox folder.", kind="path"
     )
-    rules: str = setting("rules", "Folder of the librarians' rule files.", kind="path")
+    rules: str = setting(
+        "rules",
+        "Folder of the librarians' rule files. Broken at a start: the last good rules stored "
+        "in the database run; with none stored nothing is processed until the files are "
+        "fixed. Empty (\"\") for no rules at all: built-in sorting only (bounces and "
+        "automatic mail apart, the rest filed as processed).",
+        kind="path",
+    )
     templates: str = setting("templates", "Folder of the librarians' templates.", kind="path")
 
 

@@ -131,6 +131,8 @@ class IntakeWorker:
         self.intake = None
         self.backoff = Backoff(what="mailbox")
         self.hooks_at = 0.0
+        #: True while the rules are broken and no good set is stored (nothing is processed)
+        self.waiting = False
 
     def one_pass(self, deliver: bool = False) -> bool:
         """Connect if needed, process what waits, run the post-intake hooks when due.
@@ -146,6 +148,9 @@ class IntakeWorker:
                 self.backoff.succeeded()
                 write_state(self.app, self.name, mailbox="connected")
             reload_rules(self.app)
+            self.waiting = not self.app.sorter.ready
+            if self.waiting:  # broken rules, none stored: mail waits untouched until fixed
+                return True
             stats = self.intake.run_once()
             busy = stats.processed or stats.review or stats.recovered or stats.rematched
             if busy:
@@ -272,8 +277,11 @@ class MailboxRunner:
                     self.settled.set()
                 if box_stop.is_set() or not ok:
                     continue  # a failed pass already slept its backoff
+                # waiting for fixed rules: look again as often as the hot-reload check
+                wait = min(idle_wait, self.app.settings.rules.reload_interval) \
+                    if worker.waiting else idle_wait
                 try:
-                    await asyncio.wait_for(self.wake.wait(), timeout=idle_wait)
+                    await asyncio.wait_for(self.wake.wait(), timeout=wait)
                 except asyncio.TimeoutError:
                     pass
         finally:

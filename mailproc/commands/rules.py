@@ -39,6 +39,11 @@ def _load(app: App, rules_dir: str | None):
     from mailproc.sorting.loader import load_rules
 
     conditions.TIMEZONE["tz"] = app.settings.tz
+    if not (rules_dir or app.settings.paths.rules):
+        from mailproc.errors import ConfigError
+
+        raise ConfigError("paths.rules is empty: no rules folder is configured (built-in "
+                          "sorting); give one with --rules DIR or set paths.rules")
     return load_rules(rules_dir or app.settings.paths.rules,
                       templates_dir=app.settings.paths.templates)
 

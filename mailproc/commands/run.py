@@ -97,6 +97,10 @@ def run_once(app, now: datetime | None = None) -> int:
                 print(f"mailbox {name}: read by another instance now; skipped")
                 continue
             reload_rules(box)
+            if not box.sorter.ready:  # the daemon's policy: broken rules, none stored
+                print(f"mailbox {name}: rules not loaded and no last good rules stored; "
+                      f"nothing processed, mail waits (see the log and mailproc status)")
+                continue
             source = box.source()
             source.open()
             opened.append((box, source))

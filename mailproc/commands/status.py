@@ -49,7 +49,16 @@ def collect(app: App) -> dict:
         # letters with registration documents the server could not let mailproc delete
         "registration_letters_in_clear": in_clear,
         **_health(app),
+        "rules": _rules(app, scope.name),
     }
+
+
+def _rules(app: App, scoped: str) -> dict:
+    """Each mailbox's rules (mailproc.sorting.state), by mailbox name."""
+    from mailproc.sorting.state import rules_state
+
+    apps = {scoped: app} if scoped else app.mailbox_apps()
+    return {name: rules_state(box.settings, app.db) for name, box in apps.items()}
 
 
 def _health(app: App) -> dict:
@@ -72,6 +81,11 @@ def run(args) -> int:
         print(f"WARNING:        {data['registration_letters_in_clear']} registration letter(s) "
               f"with documents left in the mailbox: the IMAP server has no UIDPLUS "
               f"(see registrations.without_uidplus in docs/admin.md)")
+    from mailproc.sorting.state import says
+
+    for name, state in data["rules"].items():
+        label = "rules:" if len(data["rules"]) == 1 else f"rules ({name}):"
+        print(f"{label:<16}{says(state)}")
     print(f"last processed: {data['last_processed_at'] or '-'}")
     print(f"to file:        {data['queue']}")
     print("outbox:         " + ", ".join(f"{k} {v}" for k, v in data["outbox"].items()))

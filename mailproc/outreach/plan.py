@@ -135,7 +135,7 @@ def load_plan(rules_dir: str | Path, settings) -> Plan:
     plan = Plan()
     default_window = Window(*parse_window(settings.outreach.window),
                             parse_days(settings.outreach.days))
-    for fname in ("groups.yaml", "mailings.yaml"):
+    for fname in ("groups.yaml", "mailings.yaml") if str(rules_dir) else ():  # "": no rules
         path = Path(rules_dir) / fname
         if not path.is_file():
             continue

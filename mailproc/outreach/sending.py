@@ -99,7 +99,7 @@ def cached_plan(settings) -> Plan:
              for p in (rules / "mailings.yaml", rules / "groups.yaml")))
     if key not in _plans:
         _plans.clear()
-        _plans[key] = load_plan(rules, settings)
+        _plans[key] = load_plan(settings.paths.rules, settings)  # "" stays "no rules"
     return _plans[key]
 
 

@@ -39,7 +39,7 @@ _books: dict[str, tuple[float, AnswerBook]] = {}
 def answer_book(settings) -> AnswerBook:
     """rules/answers.yaml, read again when it changed; an empty book when there is none."""
     path = Path(settings.paths.rules) / "answers.yaml"
-    if not path.exists():
+    if not settings.paths.rules or not path.exists():  # "": no rules folder configured
         return AnswerBook(answers=(), routes=())
     mtime = path.stat().st_mtime
     cached = _books.get(str(path))

@@ -26,6 +26,10 @@ from mailproc.sorting.rules import All, Any_, Leaf, Node, Not, Rule, RuleAction,
 RULE_KEYS = ("name", "description", "when", "then", "stop")
 GROUPS = ("all", "any", "not")
 CATCH_ALL = ("always", "всегда")
+#: the data files the rules themselves load (the departments directory and named lists); they
+#: are part of a rule set, its version and its stored copy. answers.yaml and mailings.yaml are
+#: read by their own modules when used, not by the rules.
+DATA_FILES = ("lists.yaml", "departments.yaml")
 
 
 def rule_files(rules_dir: Path) -> list[Path]:
@@ -52,8 +56,8 @@ class Problem(Exception):
 
 
 class _FileLoader:
-    def __init__(self, path: Path, shown: str, cat: Catalogue, env: Env):
-        self.path, self.shown, self.cat, self.env = path, shown, cat, env
+    def __init__(self, path: Path, shown: str, cat: Catalogue, env: Env, data: bytes):
+        self.path, self.shown, self.cat, self.env, self.data = path, shown, cat, env, data
         self.problems: list[str] = []
         self.rule = ""
         self._yaml: yaml.SafeLoader | None = None
@@ -75,7 +79,7 @@ class _FileLoader:
 
     def load(self) -> list[Rule]:
         try:
-            self._yaml = yaml.SafeLoader(self.path.read_text(encoding="utf-8"))
+            self._yaml = yaml.SafeLoader(self.data.decode("utf-8"))
             root = self._yaml.get_single_node()
         except yaml.YAMLError as exc:
             mark = getattr(exc, "problem_mark", None)
@@ -83,7 +87,7 @@ class _FileLoader:
             self.problems.append(f"{where}: ошибка разметки YAML: {getattr(exc, 'problem', exc)}; "
                                  f"проверьте отступы, двоеточия и кавычки")
             return []
-        except (OSError, UnicodeDecodeError) as exc:
+        except UnicodeDecodeError as exc:
             self.problems.append(f"{self.shown}:1:1: файл не читается ({exc}); сохраните его "
                                  f"в кодировке UTF-8")
             return []
@@ -315,22 +319,30 @@ def load_rules(rules_dir: str | Path, *, templates_dir: str | Path | None = None
     rules: list[Rule] = []
     files = rule_files(rules_dir)
     digest = hashlib.sha256()
+    sources: dict[str, bytes] = {}  # every file of the set, as read: kept as the last good set
     for path in files:
         shown = _shown(path, shown_root)
-        fl = _FileLoader(path, shown, cat, env)
+        try:
+            sources[path.name] = data = path.read_bytes()
+        except OSError as exc:
+            problems.append(f"{shown}:1:1: файл не читается ({exc.strerror}); проверьте права "
+                            f"на файл")
+            continue
+        fl = _FileLoader(path, shown, cat, env, data)
         rules.extend(fl.load())
         problems.extend(fl.problems)
-        digest.update(path.name.encode() + b"\0" + path.read_bytes())
-    for name in ("lists.yaml", "departments.yaml"):
+        digest.update(path.name.encode() + b"\0" + data)
+    for name in DATA_FILES:
         if (rules_dir / name).exists():
-            digest.update((rules_dir / name).read_bytes())
+            sources[name] = (rules_dir / name).read_bytes()
+            digest.update(sources[name])
     problems.extend(_order_problems(rules))
     if not files:
         problems.append(f"{rules_dir}: нет ни одного файла правил; файлы правил называются "
                         f"NN-имя.yaml, например 10-automatic.yaml")
     if problems:
         raise RuleFileError(problems)
-    return RuleSet(rules, directory, digest.hexdigest()[:16], [str(p) for p in files])
+    return RuleSet(rules, directory, digest.hexdigest()[:16], [str(p) for p in files], sources)
 
 
 def _shown(path: Path, root: str | Path | None) -> str:

@@ -92,3 +92,5 @@ class RuleSet:
     directory: Any = None
     version: str = ""
     files: list[str] = field(default_factory=list)
+    #: file name -> the bytes loaded (rule files and DATA_FILES): what the set is made of
+    sources: dict[str, bytes] = field(default_factory=dict)

@@ -13,6 +13,7 @@ from mailproc.registrations import mailbox_models as redaction_models  # noqa: F
 from mailproc.outbound import models as outbound_models  # noqa: F401
 from mailproc import jobs as job_models  # noqa: F401
 from mailproc.sorting import limits as limit_models  # noqa: F401
+from mailproc.sorting import models as rule_set_models  # noqa: F401
 from mailproc.store.base import Base
 
 metadata = Base.metadata

@@ -46,7 +46,7 @@ def small_message(i: int) -> bytes:
 def peak_rss_mb(setup: MailprocSetup, *args: str) -> float:
     """Peak RSS (VmHWM, read from /proc while it runs) of one ``mailproc`` run. Not wait4's
     ru_maxrss: that counts the pages of this (big) process the child had before exec."""
-    proc = subprocess.Popen([sys.executable, "-m", "mailproc", *args], env=setup.env,
+    proc = subprocess.Popen([sys.executable, "-m", "mailproc", *args], env=setup.run_env(),
                             cwd=setup.root, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     peak = 0.0
     while proc.poll() is None:

@@ -8,7 +8,7 @@ mailbox is held (two instances split two mailboxes by their fair share). It fill
 mailbox's "Hold" folder, stops the instances (SIGSTOP), moves every mailbox's messages into
 INBOX (``doveadm move``), waits until Dovecot has sent its IDLE notices, then lets all
 instances continue at once (SIGCONT) with the clock started, and waits for the last message
-recorded ``done``. The rules folder is empty (built-in decisions) so the figure is the
+recorded ``done``. No rules folder (``paths.rules = ""``: built-in decisions) so the figure is the
 intake's, not the templates'.
 
 Why the release: with the instances running during the move, each mailbox started when
@@ -105,12 +105,10 @@ def measure(workdir: Path, instances: int, mailboxes: int, messages: int
     procs: list[subprocess.Popen] = []
     con = psycopg.connect(url.replace("+psycopg", ""), autocommit=True)
     try:
-        rules = workdir / "rules"
-        rules.mkdir(exist_ok=True)
         config = workdir / "mailproc.toml"
         config.write_text(
             f'[database]\nurl = "{url}"\n[paths]\ndata = "{workdir / "data"}"\n'
-            f'rules = "{rules}"\n[digest]\nenabled = false\n[log]\nlevel = "warning"\n'
+            'rules = ""\n[digest]\nenabled = false\n[log]\nlevel = "warning"\n'
             '[cluster]\nlease_retry = "1s"\nlease_check = "1s"\n'
             + "".join(f'[mailboxes.box{b}]\nurl = "{s.url}"\n' for b, s in enumerate(servers)),
             encoding="utf-8")

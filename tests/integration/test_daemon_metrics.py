@@ -28,7 +28,7 @@ def test_run_serves_metrics_with_processed_messages(tmp_path):
     env = {**os.environ, "MAILPROC_PATHS_DATA": str(tmp_path / "data"),
            "MAILPROC_MAILBOX_URL": f"maildir:{maildir}",
            "MAILPROC_METRICS_ENABLED": "true", "MAILPROC_METRICS_LISTEN": f"127.0.0.1:{port}",
-           "MAILPROC_PATHS_RULES": str(tmp_path / "no-rules"), "MAILPROC_DIGEST_ENABLED": "false"}
+           "MAILPROC_PATHS_RULES": "", "MAILPROC_DIGEST_ENABLED": "false"}  # built-in sorting
     proc = subprocess.Popen([sys.executable, "-m", "mailproc", "run"], env=env,
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE)
     try:

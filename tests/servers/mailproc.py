@@ -41,10 +41,20 @@ class MailprocSetup:
                     "MAILPROC_MAILBOX_PASSWORD": server.password,
                     "PYTHONUNBUFFERED": "1"}
 
+    def run_env(self) -> dict:
+        """``env`` as the commands get it: an installation whose rules folder holds no rule
+        file yet runs with no rules folder (``paths.rules = ""``, built-in sorting), as
+        these tests always have; since rules are checked at start, an empty folder would
+        otherwise be broken rules and nothing would be processed."""
+        if "MAILPROC_PATHS_RULES" in self.env or any(
+                p.name[:2].isdigit() for p in self.rules.glob("*.yaml")):
+            return self.env
+        return {**self.env, "MAILPROC_PATHS_RULES": ""}
+
     def settings(self):
         from mailproc.config import load_settings
 
-        return load_settings(str(self.config), environ=self.env)
+        return load_settings(str(self.config), environ=self.run_env())
 
     def app(self):
         from mailproc.app import App
@@ -52,12 +62,12 @@ class MailprocSetup:
         return App(self.settings())
 
     def command(self, *args: str, timeout: float = 120) -> subprocess.CompletedProcess:
-        return subprocess.run([sys.executable, "-m", "mailproc", *args], env=self.env,
+        return subprocess.run([sys.executable, "-m", "mailproc", *args], env=self.run_env(),
                               cwd=self.root, capture_output=True, text=True, timeout=timeout)
 
     def spawn(self, *args: str, log_name: str = "daemon.log") -> subprocess.Popen:
         log = open(self.root / log_name, "ab")
-        return subprocess.Popen([sys.executable, "-m", "mailproc", *args], env=self.env,
+        return subprocess.Popen([sys.executable, "-m", "mailproc", *args], env=self.run_env(),
                                 cwd=self.root, stdout=log, stderr=subprocess.STDOUT)
 
     @property
