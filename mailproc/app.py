@@ -45,9 +45,9 @@ class App:
 
     @property
     def data_dir(self) -> Path:
-        path = Path(self.settings.paths.data)
-        path.mkdir(parents=True, exist_ok=True)
-        return path
+        from mailproc.private import private_dir
+
+        return private_dir(Path(self.settings.paths.data))
 
     def source(self):
         from mailproc.mailbox import open_source

@@ -22,7 +22,7 @@ from mailproc.sorting.evaluate import decide as evaluate
 from mailproc.sorting.facts import FactsGatherer
 from mailproc.sorting.loader import _named_args, fingerprint, load_rules
 from mailproc.sorting.params import ArgError, Env
-from mailproc.sorting.registry import ACTIONS, catalogue
+from mailproc.sorting.registry import ACTIONS, catalogue, is_personal
 from mailproc.sorting.rules import RuleSet
 
 log = logging.getLogger("mailproc.sorting")
@@ -111,6 +111,11 @@ class Sorter:
 
     def act(self, session, row, letter, decision: Decision) -> list[dict]:
         """Run the decision's actions in the message's transaction; their results are kept."""
+        if is_personal(decision):  # before anything flushes the row: never written in clear
+            from mailproc.registrations.common import vault
+            from mailproc.registrations.sealed import seal_message
+
+            seal_message(row, vault(self.settings))
         directory = self.ruleset.directory if self.ruleset else None
         ctx = ActionContext(session=session, settings=self.settings, letter=letter, message=row,
                             decision=decision, directory=directory, tokens=self.tokens,
