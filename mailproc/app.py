@@ -63,9 +63,11 @@ class App:
 
     def intake(self, source):
         from mailproc.intake import Intake
+        from mailproc.registrations.common import vault_or_none
 
         return Intake(self.db, source,
                       review_folder=self.settings.mailbox.review_folder,
                       spool_dir=self.data_dir / "spool",
                       max_size=self.settings.mailbox.max_message_size,
-                      decide=self.sorter.decide, act=self.sorter.act)
+                      decide=self.sorter.decide, act=self.sorter.act,
+                      vault=functools.partial(vault_or_none, self.settings))

@@ -15,9 +15,9 @@ from sqlalchemy import select
 
 from mailproc.app import App
 from mailproc.commands.output import print_json, print_table
-from mailproc.errors import ConfigError, MailprocError, SourceUnavailable
+from mailproc.errors import MailprocError, SourceUnavailable
 from mailproc.registrations import cases
-from mailproc.registrations.common import vault
+from mailproc.registrations.common import vault_or_none
 from mailproc.registrations.sealed import shown
 from mailproc.registrations.models import (
     KINDS,
@@ -90,14 +90,6 @@ def _iso(value) -> str | None:
     return value.isoformat() if value else None
 
 
-def opener(app):
-    """The vault key that opens sealed names, or None (they show as "(зашифровано)")."""
-    try:
-        return vault(app.settings)
-    except ConfigError:
-        return None
-
-
 def case_json(c: RegistrationCase, box=None) -> dict:
     return {
         "token": c.token, "state": c.state, "reader_email": c.reader_email,
@@ -142,7 +134,7 @@ def show_case(args) -> int:
         if c is None:
             raise MailprocError(f"no registration case {args.case}; see mailproc registrations "
                                 f"list")
-        box = opener(app)
+        box = vault_or_none(app.settings)  # None: sealed names show as "(зашифровано)"
         data = case_json(c, box)
         data["documents"] = [
             {"id": d.id, "kind": d.kind, "how": d.kind_how, "name": shown(d.name, box),

@@ -158,7 +158,9 @@ class MaildirSource(MailboxSource):
         letters = "".join(sorted({{"\\Seen": "S", "\\Draft": "D", "\\Flagged": "F",
                                    "\\Answered": "R"}.get(f, "") for f in flags}))
         tmp = dest / "tmp" / key
-        tmp.write_bytes(raw)
+        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)  # Sent copies too
+        with os.fdopen(fd, "wb") as fh:
+            fh.write(raw)
         os.replace(tmp, dest / "cur" / f"{key}:2,{letters}")
         return key
 

@@ -3,6 +3,8 @@
 Documents are destroyed ``registrations.retention`` after the hand-off to ЦКО, or at once when
 the reader withdraws the consent; the audit rows and the consent register stay as the record
 of what was held and when it was destroyed. ``purge_due`` is the daily job's one call.
+Destroying the documents also forgets the reader everywhere else in the database
+(``forget``), and after the commit the database drops the old bytes (``forget_freed``).
 """
 
 from __future__ import annotations
@@ -17,8 +19,11 @@ from sqlalchemy.orm import Session
 from mailproc.registrations import cases
 from mailproc.registrations.common import ServiceContext, outbox, vault
 from mailproc.registrations.documents import kinds_of
+from mailproc.registrations.forget import forget_reader, scrub_outbox
 from mailproc.registrations.models import ConsentRecord, RegistrationCase
+from mailproc.registrations.sealed import address_keys
 from mailproc.registrations.vault import shred
+from mailproc.private import private_dir, write_private
 from mailproc.store.base import utcnow
 
 log = logging.getLogger("mailproc.registrations")
@@ -47,6 +52,7 @@ def destroy_documents(session: Session, settings, box, case: RegistrationCase, *
         consent.destroyed_at = consent.destroyed_at or at
     case.destroyed_at = at
     case.card_number_enc = ""
+    forget_reader(session, settings, case)
     log.info("registration case %s: %d documents destroyed", case.id, count)
     return count
 
@@ -94,6 +100,7 @@ def purge_due(app, now: datetime | None = None) -> dict:
     done = 0
     with app.db.transaction() as s:
         shred_handoff_blobs(s, app.settings, now)
+        blanked = scrub_outbox(s, app.settings)
         due = s.scalars(select(RegistrationCase).where(
             RegistrationCase.purge_after.is_not(None), RegistrationCase.purge_after <= now,
             RegistrationCase.destroyed_at.is_(None)))
@@ -108,6 +115,8 @@ def purge_due(app, now: datetime | None = None) -> dict:
             cases.set_state(s, case, "rejected", at=now, reason=STALE_REASON)
             destroy_documents(s, app.settings, box, case, at=now, reason=STALE_REASON)
             done += 1
+    if done or blanked:
+        app.db.forget_freed()
     return {"cases": done}
 
 
@@ -115,17 +124,21 @@ def withdraw(ctx) -> dict:
     """A reader withdraws the consent: destroy the documents, record it, tell a librarian."""
     session, letter, now = ctx.session, ctx.letter, ctx.now
     found = list(session.scalars(select(RegistrationCase).where(
-        RegistrationCase.reader_email == letter.sender.email,
+        RegistrationCase.reader_email.in_(address_keys(ctx.settings, letter.sender.email)),
         RegistrationCase.state != "withdrawn")))
     box = vault(ctx.settings) if found else None
-    message_pk = ctx.message.id if getattr(ctx, "message", None) is not None else None
+    message = getattr(ctx, "message", None)
+    if message is not None:
+        session.flush()
+    message_pk = message.id if message is not None else None
     for case in found:
+        cases.link_message(session, case, message)  # the withdrawal letter is forgotten too
         for consent in session.scalars(select(ConsentRecord).where(
                 ConsentRecord.case_id == case.id, ConsentRecord.withdrawn_at.is_(None))):
             consent.withdrawn_at = now
             consent.withdrawal_message_pk = message_pk
-        cases.audit(session, case, "consent-withdrawn", at=now, actor=letter.sender.email,
-                    reason=WITHDRAWAL_REASON)
+        cases.audit(session, case, "consent-withdrawn", at=now, actor="reader",
+                    reason=WITHDRAWAL_REASON)  # the audit outlives the address: no name in it
         destroy_documents(session, ctx.settings, box, case, at=now, reason=WITHDRAWAL_REASON)
         cases.set_state(session, case, "withdrawn", at=now, reason=WITHDRAWAL_REASON)
     outbox(ctx, to=ctx.settings.mail.librarians_address,
@@ -133,6 +146,7 @@ def withdraw(ctx) -> dict:
            context={"cases": [c.token for c in found], "reader_email": letter.sender.email,
                     "subject": letter.subject},
            kind="notice", auto_submitted="auto-generated",
+           related=("registration", found[0].id) if found else None,  # blanked once sent
            dedupe_key=f"registration-withdrawal-{letter.content_hash[:24]}")
     return {"registrations": [c.token for c in found], "state": "withdrawn"}
 
@@ -153,7 +167,7 @@ def export_case(app, token: str, to_dir: Path, *, actor: str, reason: str,
             return f"документы дела {token} уничтожены {when} (destroyed at " \
                    f"{case.destroyed_at.isoformat()})"
         box = vault(app.settings)
-        to_dir.mkdir(parents=True, exist_ok=True)
+        private_dir(to_dir)
         written = []
         for doc in case.documents:
             if doc.destroyed_at is not None or not doc.vault_path:
@@ -161,7 +175,7 @@ def export_case(app, token: str, to_dir: Path, *, actor: str, reason: str,
             ext = {"image/jpeg": ".jpg", "image/png": ".png",
                    "application/pdf": ".pdf"}.get(doc.content_type, ".bin")
             path = to_dir / f"{token}-{doc.id:06d}-{doc.kind.replace(',', '+')}{ext}"
-            path.write_bytes(box.get(doc.vault_path))
+            write_private(path, box.get(doc.vault_path))  # 0600: clear documents
             cases.audit(s, case, "exported", at=now, document=doc, actor=actor, reason=reason,
                         detail=f"to {to_dir}")
             written.append(path)
@@ -211,5 +225,8 @@ def close_case(app, token: str, state: str, *, actor: str, reason: str,
                               reason=reason or WITHDRAWAL_REASON, actor=actor)
         elif case.purge_after is None:
             case.purge_after = now + timedelta(seconds=app.settings.registrations.retention)
-        return {"registration": token, "state": case.state,
-                "purge_after": case.purge_after.isoformat() if case.purge_after else None}
+        result = {"registration": token, "state": case.state,
+                  "purge_after": case.purge_after.isoformat() if case.purge_after else None}
+    if state == "withdrawn":
+        app.db.forget_freed()
+    return result

@@ -70,8 +70,8 @@ def seal_message(row, box) -> None:
     """Seal a message row's subject and decoded letter in place, before the row is first
     written (the registration actions' Sorter hook), so the clear text never reaches the
     database file or its WAL."""
-    if not is_sealed(row.subject):
-        row.subject = seal(box, row.subject or "")
+    if not is_sealed(row.subject):  # marked sealed even when empty: the row is findable
+        row.subject = PREFIX + box.encrypt_text(row.subject or "")
     if row.letter and "sealed" not in row.letter:
         row.letter = {"sealed": seal(box, json.dumps(row.letter, ensure_ascii=False))}
 
@@ -86,6 +86,28 @@ def letter_of(row, box) -> dict:
 
 def is_sealed_letter(data) -> bool:
     return isinstance(data, dict) and "sealed" in data
+
+
+def reseal_all(session, box) -> int:
+    """Every sealed column value re-encrypted under the vault's newest key (``vault
+    rotate-key``); returns the values rewritten."""
+    from sqlalchemy import select
+
+    from mailproc.registrations.models import RegistrationCase, RegistrationDocument
+    from mailproc.store.models import Message
+
+    count = 0
+    for model, column in ((RegistrationCase, "reader_name"), (RegistrationDocument, "name"),
+                          (Message, "subject")):
+        attr = getattr(model, column)
+        for row in session.scalars(select(model).where(attr.like(PREFIX + "%"))):
+            setattr(row, column, reseal(box, getattr(row, column)))
+            count += 1
+    for row in session.scalars(select(Message).where(Message.subject.like(PREFIX + "%"))):
+        if is_sealed_letter(row.letter):
+            row.letter = {"sealed": reseal(box, row.letter["sealed"])}
+            count += 1
+    return count
 
 
 # -- addresses ------------------------------------------------------------------------------

@@ -14,6 +14,7 @@ from datetime import datetime, timedelta, timezone
 from sqlalchemy import select
 
 from mailproc.letter.model import Letter
+from mailproc.registrations.sealed import is_sealed_letter
 from mailproc.sorting.evaluate import decide
 from mailproc.sorting.facts import FactsGatherer
 from mailproc.sorting.rules import RuleSet
@@ -59,8 +60,8 @@ def replay(db, ruleset: RuleSet, *, since: timedelta | None = None, tokens=None)
         q = q.where(Message.received_at >= datetime.now(timezone.utc) - since)
     with db.session() as s:
         for row in s.scalars(q):
-            if not row.letter:
-                continue
+            if not row.letter or is_sealed_letter(row.letter):
+                continue  # nothing kept, or registration mail sealed with the vault key
             report.seen += 1
             letter = Letter.from_json(row.letter)
             new = decide(ruleset, letter, gatherer.gather(letter, session=s))
