@@ -14,6 +14,9 @@ in the same transaction:
   sender is done with them; rows still waiting are cancelled first (the data they carry is
   being destroyed). A row being sent right now is blanked by the next ``scrub_outbox``.
 
+Rows of a living case lose their texts (not their addresses) as soon as they are sent and
+copied to Sent: the Sent copy in the mailbox is the librarians' record of what was said.
+
 Blanked values are rewritten in place; SQLite's ``secure_delete`` zeroes the old bytes and
 ``Database.forget_freed`` (run by the callers after the commit) clears the WAL.
 """
@@ -87,42 +90,53 @@ def blank_message(row: Message, address: str, hashed: str) -> None:
 
 def scrub_outbox(session: Session, settings, *, case_id: int | None = None,
                  cancel: bool = False) -> int:
-    """Blank the outbox rows of cases whose data was destroyed; returns the rows blanked.
-    ``cancel``: rows still waiting to be sent are cancelled (state ``failed``) first."""
+    """Blank the texts of registration outbox rows the sender is done with; returns the rows
+    blanked. A row of a living case counts as done once sent and copied to Sent (its
+    addresses stay: a bounce is matched by them); a row of a case whose data was destroyed
+    once finished in any way, and it also loses the addresses (a Sent copy not yet made is
+    given up: it would carry the data). ``cancel`` (with ``case_id``, at destruction): the
+    case's rows still waiting to be sent are cancelled first, and rows blanked before
+    lose their addresses too."""
     from mailproc.outbound.models import OutboxMessage
 
-    query = (select(OutboxMessage)
+    query = (select(OutboxMessage, RegistrationCase.destroyed_at)
              .join(RegistrationCase, RegistrationCase.id == OutboxMessage.related_id)
-             .where(OutboxMessage.related_type == "registration",
-                    RegistrationCase.destroyed_at.is_not(None),
-                    or_(OutboxMessage.text != "", OutboxMessage.subject != "",
-                        OutboxMessage.html != "")))
+             .where(OutboxMessage.related_type == "registration"))
     if case_id is not None:
         query = query.where(OutboxMessage.related_id == case_id)
+    else:
+        query = query.where(or_(OutboxMessage.text != "", OutboxMessage.subject != "",
+                                OutboxMessage.html != ""))
     blanked = 0
-    for row in session.scalars(query):
+    for row, destroyed in session.execute(query).all():
+        if destroyed is None:
+            if row.state == "sent" and row.copied and (row.text or row.subject or row.html):
+                _blank_outbox_row(settings, row, addresses=False)
+                blanked += 1
+            continue
         if cancel and row.state in WAITING:
             row.state, row.error = "failed", CANCELLED
             row.recipients = {a: {**r, "state": "failed"} if r.get("state") == "queued" else r
                               for a, r in row.recipients.items()}
-        if row.state not in FINISHED:
-            continue
-        _blank_outbox_row(settings, row)
-        blanked += 1
+        if row.state in FINISHED:
+            row.copied = True
+            _blank_outbox_row(settings, row, addresses=True)
+            blanked += 1
     if blanked:
-        log.info("registration outbox: %d rows of destroyed cases blanked", blanked)
+        log.info("registration outbox: %d rows blanked", blanked)
     return blanked
 
 
-def _blank_outbox_row(settings, row) -> None:
+def _blank_outbox_row(settings, row, *, addresses: bool) -> None:
     def hashed(address: str) -> str:
         return address if address.startswith(FINGERPRINT) else fingerprint(settings, address)
 
     row.subject = row.text = row.html = ""
     row.context = {}
-    row.error = redact(row.error or "")
-    row.recipients = {hashed(a): r for a, r in row.recipients.items()}
     headers = dict(row.headers or {})
-    headers["to"] = [["", hashed(a)] for _n, a in headers.get("to", [])]
     headers["thread_subject"] = ""
+    if addresses:
+        row.error = redact(row.error or "")
+        row.recipients = {hashed(a): r for a, r in row.recipients.items()}
+        headers["to"] = [["", hashed(a)] for _n, a in headers.get("to", [])]
     row.headers = headers
