@@ -187,6 +187,7 @@ def test_rotate_key_reseals_the_columns(app, tmp_path, monkeypatch):
     with app.db.session() as s:
         row = s.scalar(select(Message))
         case = s.scalar(select(RegistrationCase))
+        assert case.reader_name.startswith("sealed:") and row.subject.startswith("sealed:")
         assert unseal(box, case.reader_name) == READER_NAME
         assert unseal(box, row.subject).startswith("Регистрация")
         assert PASSPORT in letter_of(row, box)["text"]
