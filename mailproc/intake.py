@@ -28,9 +28,10 @@ row also keeps the content hash and Message-ID.
 5. Any error while decoding, deciding or acting rolls the transaction back; the message is
    recorded in state ``review-pending`` with the reason, its raw bytes go to the spool, and it
    is moved to the review folder (step 2 applies). Mail that may hold documents (a decision
-   with a ``personal`` action, any attachment, or not decodable) is spooled only encrypted
-   with the vault key (``*.sealed``); without a key it is not spooled at all and its bytes
-   stay only in the review folder, where ``raw_for`` finds them. Spool files are 0600. Oversized messages (RFC822.SIZE above
+   with a ``personal`` action, or mail that could not be decided and has attachments or could
+   not be decoded) is spooled only encrypted with the vault key (``*.eml.sealed``); without
+   a key it is not spooled at all and its bytes stay only in the review folder, where
+   ``raw_for`` finds them. Spool files are 0600. Oversized messages (RFC822.SIZE above
    ``mailbox.max_message_size``) go there untouched, never downloaded. The loop goes on.
 6. A message expunged by someone else between listing and fetching is simply not returned
    by the fetch and is skipped.
@@ -398,13 +399,9 @@ class Intake:
     def raw_for(self, row: Message) -> bytes | None:
         """The kept bytes of a review message: the spool copy (a sealed one opened with the
         vault key, when there is one), else the review folder."""
-        if row.spool_path and Path(row.spool_path).exists():
-            data = Path(row.spool_path).read_bytes()
-            if not row.spool_path.endswith(SEALED_SPOOL):
-                return data
-            box = self.vault()
-            if box is not None:
-                return box.decrypt(data, f"spool file of message {row.id}")
+        data = spooled_bytes(row.spool_path, self.vault)
+        if data is not None:
+            return data
         if row.folder_uid:
             try:
                 got = dict(self.source.fetch([row.folder_uid], folder=row.folder
@@ -520,7 +517,9 @@ class Intake:
     def _to_review(self, uid: str, raw: bytes | None, letter: Letter | None, reason: str,
                    size: int = 0, decision: Decision | None = None) -> None:
         personal = decision is not None and is_personal(decision)
-        documents = personal or letter is None or bool(letter.all_attachments())
+        # undecided mail may be registration mail too: with attachments, or not decodable
+        documents = personal or decision is None and (
+            letter is None or bool(letter.all_attachments()))
         box = self.vault() if documents else None
         spool = self._spool(raw, box, documents) if raw is not None else ""
         with self.db.transaction() as s:
@@ -568,6 +567,18 @@ class Intake:
         if not path.exists():
             write_private(path, raw)
         return str(path)
+
+
+def spooled_bytes(spool_path: str, vault: Callable[[], object]) -> bytes | None:
+    """A spool file's raw bytes, a sealed one opened with ``vault()``; None when there is no
+    file, or it is sealed and there is no key."""
+    if not spool_path or not Path(spool_path).exists():
+        return None
+    data = Path(spool_path).read_bytes()
+    if not spool_path.endswith(SEALED_SPOOL):
+        return data
+    box = vault()
+    return box.decrypt(data, f"spool file {Path(spool_path).name}") if box is not None else None
 
 
 @dataclass(slots=True)

@@ -42,6 +42,11 @@ from mailproc.store.models import Message
 
 log = logging.getLogger("mailproc.registrations")
 
+#: set when a case was forgotten inside another transaction (a withdrawal letter in the
+#: intake): the next ``tidy`` clears the WAL (``Database.forget_freed``) even if nothing is
+#: left to blank; the daily purge does it anyway
+_wal_dirty = False
+
 #: outbox states the sender is done with (``sending`` is not: it may be on the wire now)
 FINISHED = ("sent", "failed", "suppressed")
 WAITING = ("queued", "error")
@@ -64,6 +69,15 @@ def forget_reader(session: Session, settings, case: RegistrationCase) -> None:
             _message_pks(session, case.id)))):
         blank_message(row, address, hashed)
     scrub_outbox(session, settings, case_id=case.id, cancel=True)
+    global _wal_dirty
+    _wal_dirty = True
+
+
+def take_wal_dirty() -> bool:
+    """Whether a case was forgotten since the last call (and reset)."""
+    global _wal_dirty
+    dirty, _wal_dirty = _wal_dirty, False
+    return dirty
 
 
 def _message_pks(session: Session, case_id: int) -> set[int]:

@@ -19,7 +19,7 @@ from sqlalchemy.orm import Session
 from mailproc.registrations import cases
 from mailproc.registrations.common import ServiceContext, outbox, vault
 from mailproc.registrations.documents import kinds_of
-from mailproc.registrations.forget import forget_reader, scrub_outbox
+from mailproc.registrations.forget import forget_reader, scrub_outbox, take_wal_dirty
 from mailproc.registrations.models import ConsentRecord, RegistrationCase
 from mailproc.registrations.sealed import address_keys
 from mailproc.registrations.vault import shred
@@ -100,7 +100,7 @@ def purge_due(app, now: datetime | None = None) -> dict:
     done = 0
     with app.db.transaction() as s:
         shred_handoff_blobs(s, app.settings, now)
-        blanked = scrub_outbox(s, app.settings)
+        scrub_outbox(s, app.settings)
         due = s.scalars(select(RegistrationCase).where(
             RegistrationCase.purge_after.is_not(None), RegistrationCase.purge_after <= now,
             RegistrationCase.destroyed_at.is_(None)))
@@ -115,8 +115,8 @@ def purge_due(app, now: datetime | None = None) -> dict:
             cases.set_state(s, case, "rejected", at=now, reason=STALE_REASON)
             destroy_documents(s, app.settings, box, case, at=now, reason=STALE_REASON)
             done += 1
-    if done or blanked:
-        app.db.forget_freed()
+    take_wal_dirty()
+    app.db.forget_freed()  # daily: whatever a withdrawal blanked since leaves the WAL too
     return {"cases": done}
 
 

@@ -95,7 +95,8 @@ def _sqlite_pragmas(busy_timeout_ms: int):
         cur.execute("PRAGMA foreign_keys=ON")
         cur.execute("PRAGMA synchronous=NORMAL")
         # personal data deleted or blanked (purge, withdrawal) is overwritten with zeros in
-        # the page, not left in free space for a byte search to find (see forget_freed)
+        # the page, not left in free space for a byte search to find (see forget_freed);
+        # some SQLite builds (Debian's) have it on by default, others do not
         cur.execute("PRAGMA secure_delete=ON")
         cur.close()
 
