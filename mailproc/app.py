@@ -45,9 +45,9 @@ class App:
 
     @property
     def data_dir(self) -> Path:
-        path = Path(self.settings.paths.data)
-        path.mkdir(parents=True, exist_ok=True)
-        return path
+        from mailproc.private import private_dir
+
+        return private_dir(Path(self.settings.paths.data))
 
     def source(self):
         from mailproc.mailbox import open_source
@@ -63,9 +63,11 @@ class App:
 
     def intake(self, source):
         from mailproc.intake import Intake
+        from mailproc.registrations.common import vault_or_none
 
         return Intake(self.db, source,
                       review_folder=self.settings.mailbox.review_folder,
                       spool_dir=self.data_dir / "spool",
                       max_size=self.settings.mailbox.max_message_size,
-                      decide=self.sorter.decide, act=self.sorter.act)
+                      decide=self.sorter.decide, act=self.sorter.act,
+                      vault=functools.partial(vault_or_none, self.settings))

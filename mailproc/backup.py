@@ -7,6 +7,11 @@ The archive is a tar.gz with:
 * ``files/...``: the vault (documents stay encrypted: they are copied as they lie on disk),
   the outbox attachment store, the spool of raw review messages, the token signing key.
 
+Personal data stays as it lies: sealed columns and vault files are copied encrypted, and the
+archive (and everything restore writes) is 0600 from its first byte, whatever the umask. A
+backup taken before a purge still holds what was purged until it is deleted: keep backups no
+longer than ``registrations.retention`` (docs/admin.md, "Personal data").
+
 Rows are written through SQLAlchemy, not with a database-specific dump tool, so a backup taken
 on SQLite restores into PostgreSQL and back (the consortium move of issue 12). Restore demands
 an empty database at the same schema revision, so it can never merge two histories.
@@ -17,6 +22,7 @@ from __future__ import annotations
 import base64
 import io
 import json
+import os
 import tarfile
 from datetime import date, datetime, timezone
 from decimal import Decimal
@@ -25,6 +31,7 @@ from pathlib import Path
 from sqlalchemy import func, insert, select, text
 
 from mailproc.errors import MailprocError
+from mailproc.private import FILE_MODE, private_dir, write_private
 from mailproc.store.migrate import current_revision
 from mailproc.store.models_all import metadata
 
@@ -72,7 +79,8 @@ def backup(db, data_dir: Path, out: Path) -> dict:
     """Write the archive; returns the row counts per table."""
     counts: dict[str, int] = {}
     tmp = out.with_name(out.name + ".part")
-    with tarfile.open(tmp, "w:gz") as tar:
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, FILE_MODE)
+    with os.fdopen(fd, "wb") as raw, tarfile.open(fileobj=raw, mode="w:gz") as tar:
         with db.engine.connect() as conn:
             for table in metadata.sorted_tables:
                 buf = io.StringIO()
@@ -140,11 +148,10 @@ def restore(db, data_dir: Path, archive: Path) -> dict:
             if not target.resolve().is_relative_to(data_dir.resolve()):
                 raise MailprocError(f"{archive}: unsafe path {member.name}")
             if member.isdir():
-                target.mkdir(parents=True, exist_ok=True)
+                private_dir(target)
                 continue
-            target.parent.mkdir(parents=True, exist_ok=True)
-            target.write_bytes(tar.extractfile(member).read())
-            target.chmod(0o600)
+            private_dir(target.parent)
+            write_private(target, tar.extractfile(member).read())
     return counts
 
 

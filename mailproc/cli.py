@@ -12,6 +12,7 @@ import importlib
 import sys
 
 from mailproc.errors import ConfigError, LoadError, MailprocError, StoreError
+from mailproc.private import protect_process
 
 #: command modules, in the order ``mailproc --help`` lists them
 COMMAND_MODULES = [
@@ -65,6 +66,7 @@ def build_parser(argv: list[str] | None = None) -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else argv
+    protect_process()  # every file a command or the daemon writes: 0600, folders 0700
     parser = build_parser(argv)
     args = parser.parse_args(argv)
     try:

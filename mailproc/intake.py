@@ -27,7 +27,11 @@ row also keeps the content hash and Message-ID.
    re-filed (its actions already ran).
 5. Any error while decoding, deciding or acting rolls the transaction back; the message is
    recorded in state ``review-pending`` with the reason, its raw bytes go to the spool, and it
-   is moved to the review folder (step 2 applies). Oversized messages (RFC822.SIZE above
+   is moved to the review folder (step 2 applies). Mail that may hold documents (a decision
+   with a ``personal`` action, or mail that could not be decided and has attachments or could
+   not be decoded) is spooled only encrypted with the vault key (``*.eml.sealed``); without
+   a key it is not spooled at all and its bytes stay only in the review folder, where
+   ``raw_for`` finds them. Spool files are 0600. Oversized messages (RFC822.SIZE above
    ``mailbox.max_message_size``) go there untouched, never downloaded. The loop goes on.
 6. A message expunged by someone else between listing and fetching is simply not returned
    by the fetch and is skipped.
@@ -77,8 +81,11 @@ from mailproc.letter import Letter, decode_letter
 from mailproc.mailbox.base import MailboxSource, MessageRef
 from mailproc.mailbox.partial import load_attachments
 from mailproc.mailbox.prefetch import prefetched
+from mailproc.private import private_dir, write_private
+from mailproc.registrations.sealed import seal
 from mailproc.sorting.builtin import builtin_decide
 from mailproc.sorting.decision import Decision
+from mailproc.sorting.registry import is_personal
 from mailproc.store.models import Decision as DecisionRow
 from mailproc.store.base import utcnow
 from mailproc.store.models import Message
@@ -92,6 +99,8 @@ Act = Callable[[Session, Message, Letter, Decision], list[dict]]
 #: states whose row still has to be filed in the mailbox
 PENDING_STATES = ("decided", "review-pending")
 REVIEW_STATES = ("review", "review-pending")
+#: a spool file encrypted with the vault key (mail that may hold documents)
+SEALED_SPOOL = ".eml.sealed"
 
 
 @dataclass
@@ -115,7 +124,7 @@ class Intake:
                  max_size: int, decide: Decide = builtin_decide, act: Act = no_actions,
                  on_processed: Callable[[Message, Letter, Decision], None] | None = None,
                  should_stop: Callable[[], bool] | None = None, batch: int | None = None,
-                 partial_above: int = 256 * 1024):
+                 partial_above: int = 256 * 1024, vault: Callable[[], object] | None = None):
         self.db = db
         self.source = source
         self.review_folder = review_folder
@@ -134,6 +143,8 @@ class Intake:
         #: inside a chunk: decided messages with no actions, written together at its end
         self._grouped: list[_Filed] | None = None
         self._foreign_uidvalidity = True
+        #: the vault key (a Vault) for mail that may hold documents, or None when there is none
+        self.vault = vault or (lambda: None)
 
     # -- the whole folder -----------------------------------------------------------------
 
@@ -250,6 +261,7 @@ class Intake:
         stats = stats or IntakeStats()
         started = metrics.clock()
         digest = letter.content_hash if letter is not None else ""
+        decision = None
         if self._foreign_uidvalidity:  # only then is the hash needed before decoding
             digest = digest or hashlib.sha256(raw).hexdigest()
             if self._rematch(uid, digest, stats):
@@ -273,7 +285,7 @@ class Intake:
         except SourceUnavailable:
             raise
         except Exception as exc:  # noqa: BLE001 - the loop never dies; the message goes to review
-            self._failed(uid, raw, letter, exc, stats, started)
+            self._failed(uid, raw, letter, exc, stats, started, decision)
             return None
         return self._done(row_id, row, _Filed(uid, raw, letter, decision, started), stats)
 
@@ -297,14 +309,14 @@ class Intake:
         return row
 
     def _failed(self, uid: str, raw: bytes | None, letter: Letter | None, exc: Exception,
-                stats: IntakeStats, started: float) -> None:
+                stats: IntakeStats, started: float, decision: Decision | None = None) -> None:
         """A message failed before its commit: nothing of it was written; to review."""
         reason = f"{type(exc).__name__}: {exc}"
         log.warning("message uid=%s to review: %s", uid, type(exc).__name__)
         log.debug("%s", traceback.format_exc())
         if raw is None:  # a partial letter failed: keep the whole message for retry
             raw = dict(self.source.fetch([uid])).get(uid)
-        self._to_review(uid, raw, letter, reason)
+        self._to_review(uid, raw, letter, reason, decision=decision)
         stats.review += 1
         metrics.inc_message("review", started)
 
@@ -327,7 +339,8 @@ class Intake:
                 except SourceUnavailable:
                     raise
                 except Exception as exc:  # noqa: BLE001
-                    self._failed(item.uid, item.raw, item.letter, exc, stats, item.started)
+                    self._failed(item.uid, item.raw, item.letter, exc, stats, item.started,
+                                 item.decision)
         for (row_id, row), item in written:
             self._done(row_id, row, item, stats)
 
@@ -384,9 +397,11 @@ class Intake:
         return f"processed: {decision.category}, filed in {decision.folder or '(left in place)'}"
 
     def raw_for(self, row: Message) -> bytes | None:
-        """The kept bytes of a review message: the spool copy, else the review folder."""
-        if row.spool_path and Path(row.spool_path).exists():
-            return Path(row.spool_path).read_bytes()
+        """The kept bytes of a review message: the spool copy (a sealed one opened with the
+        vault key, when there is one), else the review folder."""
+        data = spooled_bytes(row.spool_path, self.vault)
+        if data is not None:
+            return data
         if row.folder_uid:
             try:
                 got = dict(self.source.fetch([row.folder_uid], folder=row.folder
@@ -500,8 +515,13 @@ class Intake:
             row.folder_uid = new_uid or ""
 
     def _to_review(self, uid: str, raw: bytes | None, letter: Letter | None, reason: str,
-                   size: int = 0) -> None:
-        spool = self._spool(raw) if raw is not None else ""
+                   size: int = 0, decision: Decision | None = None) -> None:
+        personal = decision is not None and is_personal(decision)
+        # undecided mail may be registration mail too: with attachments, or not decodable
+        documents = personal or decision is None and (
+            letter is None or bool(letter.all_attachments()))
+        box = self.vault() if documents else None
+        spool = self._spool(raw, box, documents) if raw is not None else ""
         with self.db.transaction() as s:
             row = self._find_row(s, uid)
             if row is None:
@@ -512,7 +532,9 @@ class Intake:
                 row.content_hash = letter.content_hash
                 row.message_id = letter.message_id[:998]
                 row.from_addr = letter.sender.email[:320]
-                row.subject = letter.subject
+                # registration mail's subject sealed, or not kept without a vault key
+                row.subject = (seal(box, letter.subject) if box is not None else "") \
+                    if personal else letter.subject
                 row.size = letter.size
             elif raw is not None:
                 row.content_hash = hashlib.sha256(raw).hexdigest()
@@ -530,15 +552,33 @@ class Intake:
             message_id = row.message_id
         self._file(row_id, uid, self.review_folder, [], "review", message_id=message_id)
 
-    def _spool(self, raw: bytes) -> str:
+    def _spool(self, raw: bytes, box, documents: bool) -> str:
+        """Keep the raw bytes for a retry; "" when they may hold documents and there is no
+        vault key (then only the review folder keeps them)."""
+        if documents and box is None:
+            return ""
         digest = hashlib.sha256(raw).hexdigest()
-        self.spool_dir.mkdir(parents=True, exist_ok=True)
+        private_dir(self.spool_dir)
+        if documents:
+            path = self.spool_dir / f"{digest}{SEALED_SPOOL}"
+            write_private(path, box.encrypt(raw))  # Fernet is randomised: always written
+            return str(path)
         path = self.spool_dir / f"{digest}.eml"
         if not path.exists():
-            tmp = path.with_suffix(".tmp")
-            tmp.write_bytes(raw)
-            tmp.replace(path)
+            write_private(path, raw)
         return str(path)
+
+
+def spooled_bytes(spool_path: str, vault: Callable[[], object]) -> bytes | None:
+    """A spool file's raw bytes, a sealed one opened with ``vault()``; None when there is no
+    file, or it is sealed and there is no key."""
+    if not spool_path or not Path(spool_path).exists():
+        return None
+    data = Path(spool_path).read_bytes()
+    if not spool_path.endswith(SEALED_SPOOL):
+        return data
+    box = vault()
+    return box.decrypt(data, f"spool file {Path(spool_path).name}") if box is not None else None
 
 
 @dataclass(slots=True)

@@ -100,10 +100,11 @@ def load_key(settings) -> bytes:
     path = Path(settings.mail.token_secret_file) if settings.mail.token_secret_file \
         else Path(settings.paths.data) / "token-secret"
     if not path.exists():
-        path.parent.mkdir(parents=True, exist_ok=True)
+        from mailproc.private import private_dir, write_private
+
+        private_dir(path.parent, narrow=False)
         tmp = path.with_suffix(".tmp")
-        tmp.write_text(secrets.token_hex(32))
-        os.chmod(tmp, 0o600)
+        write_private(tmp, secrets.token_hex(32).encode())  # 0600 from the first byte
         try:
             os.link(tmp, path)  # atomic create-if-absent across processes
         except FileExistsError:

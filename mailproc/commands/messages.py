@@ -7,6 +7,8 @@ from sqlalchemy import select
 from mailproc.app import App
 from mailproc.commands.output import print_json, print_table
 from mailproc.errors import MailprocError
+from mailproc.registrations.common import vault_or_none
+from mailproc.registrations.sealed import is_sealed_letter, letter_of, shown
 from mailproc.scope import mailbox_scope
 from mailproc.store.models import Message
 
@@ -27,9 +29,10 @@ def register(sub) -> None:
     show.set_defaults(func=show_message)
 
 
-def message_json(m: Message) -> dict:
+def message_json(m: Message, box=None) -> dict:
     return {
-        "id": m.id, "message_id": m.message_id, "from": m.from_addr, "subject": m.subject,
+        "id": m.id, "message_id": m.message_id, "from": m.from_addr,
+        "subject": shown(m.subject, box),
         "category": m.category, "rule": m.rule, "folder": m.folder, "state": m.state,
         "reason": m.reason, "received_at": m.received_at.isoformat() if m.received_at else None,
         "mailbox": m.mailbox, "uid": m.uid, "size": m.size,
@@ -59,13 +62,15 @@ def show_message(args) -> int:
         m = s.get(Message, args.id)
         if m is None:
             raise MailprocError(f"no message {args.id}; see mailproc messages list")
-        data = message_json(m)
+        box = vault_or_none(app.settings) if is_sealed_letter(m.letter) else None
+        data = message_json(m, box)
         data["decisions"] = [
             {"decided_at": d.decided_at.isoformat(), "category": d.category, "rule": d.rule,
              "trace": d.trace, "actions": d.actions, "results": d.results}
             for d in m.decisions
         ]
-        data["letter"] = m.letter
+        data["letter"] = letter_of(m, box) if box is not None or not is_sealed_letter(
+            m.letter) else {"sealed": shown(m.letter["sealed"])}
     if args.json:
         print_json(data)
         return 0

@@ -17,6 +17,8 @@ from mailproc.app import App
 from mailproc.commands.output import print_json, print_table
 from mailproc.errors import MailprocError, SourceUnavailable
 from mailproc.registrations import cases
+from mailproc.registrations.common import vault_or_none
+from mailproc.registrations.sealed import shown
 from mailproc.registrations.models import (
     KINDS,
     STATES,
@@ -88,10 +90,10 @@ def _iso(value) -> str | None:
     return value.isoformat() if value else None
 
 
-def case_json(c: RegistrationCase) -> dict:
+def case_json(c: RegistrationCase, box=None) -> dict:
     return {
         "token": c.token, "state": c.state, "reader_email": c.reader_email,
-        "reader_name": c.reader_name, "created_at": _iso(c.created_at),
+        "reader_name": shown(c.reader_name, box), "created_at": _iso(c.created_at),
         "completed_at": _iso(c.completed_at), "handed_at": _iso(c.handed_at),
         "card_issued_at": _iso(c.card_issued_at), "closed_at": _iso(c.closed_at),
         "purge_after": _iso(c.purge_after), "destroyed_at": _iso(c.destroyed_at),
@@ -132,9 +134,10 @@ def show_case(args) -> int:
         if c is None:
             raise MailprocError(f"no registration case {args.case}; see mailproc registrations "
                                 f"list")
-        data = case_json(c)
+        box = vault_or_none(app.settings)  # None: sealed names show as "(зашифровано)"
+        data = case_json(c, box)
         data["documents"] = [
-            {"id": d.id, "kind": d.kind, "how": d.kind_how, "name": d.name,
+            {"id": d.id, "kind": d.kind, "how": d.kind_how, "name": shown(d.name, box),
              "type": d.content_type, "size": d.size, "pages": d.pages, "readable": d.readable,
              "problem": d.problem, "received_at": _iso(d.received_at),
              "destroyed_at": _iso(d.destroyed_at),

@@ -10,6 +10,7 @@ from mailproc.app import App
 from mailproc.commands.output import print_json, print_table
 from mailproc.config import parse_duration
 from mailproc.errors import ConfigError
+from mailproc.registrations.common import vault_or_none
 
 
 def register(sub) -> None:
@@ -121,7 +122,8 @@ def replay_rules(args) -> int:
         since = timedelta(seconds=parse_duration(args.since))
     except ValueError:
         raise ConfigError(f"--since {args.since}: напишите, например, 30d или 12h") from None
-    report = replay(app.db, ruleset, since=since, tokens=_tokens(app.settings))
+    report = replay(app.db, ruleset, since=since, tokens=_tokens(app.settings),
+                    box=vault_or_none(app.settings))  # opens sealed registration mail
     if args.json:
         print_json({"seen": report.seen, "counts": dict(report.counts()),
                     "changes": [c.__dict__ for c in report.changes]})

@@ -12,6 +12,7 @@ from mailproc.app import App
 from mailproc.commands.registrations import actor, parse_now
 from mailproc.errors import ConfigError, MailprocError
 from mailproc.registrations.models import RegistrationCase
+from mailproc.registrations.sealed import reseal_all
 from mailproc.registrations.vault import ENV_KEY, Vault, new_key, read_keys
 
 
@@ -73,6 +74,7 @@ def _rotate_all(app, box: Vault) -> int:
         for case in s.scalars(select(RegistrationCase).where(
                 RegistrationCase.card_number_enc != "")):
             case.card_number_enc = box.rotate_text(case.card_number_enc)
+        reseal_all(s, box)  # names, file names, registration mail's message rows
     return files
 
 

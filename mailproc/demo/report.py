@@ -17,6 +17,8 @@ from pathlib import Path
 from sqlalchemy import func, select
 from sqlalchemy.orm import selectinload
 
+from mailproc.registrations.common import vault_or_none
+from mailproc.registrations.sealed import is_sealed_letter, letter_of, shown
 from mailproc.store.models import Message
 
 #: filing actions: shown once as the message's folder and keywords, not as actions
@@ -118,11 +120,13 @@ def _to(row) -> str:
     return ", ".join(row.recipients) or "-"
 
 
-def print_message(name: str, m: Message, sent: list) -> None:
+def print_message(name: str, m: Message, sent: list, box=None) -> None:
+    """One message and what it caused; registration mail's sealed row opened with ``box``."""
     print(name)
     print(f"  от          {m.from_addr or '-'}")
-    print(f"  тема        {m.subject or '(без темы)'}")
-    atts = m.letter.get("attachments", []) if m.letter else []
+    print(f"  тема        {shown(m.subject, box) or '(без темы)'}")
+    letter = letter_of(m, box) if box is not None or not is_sealed_letter(m.letter) else {}
+    atts = letter.get("attachments", []) if letter else []
     if atts:
         print("  вложения    " + ", ".join(a["name"] or "(без имени)" for a in atts))
     if m.category == "review":
@@ -140,7 +144,8 @@ def print_message(name: str, m: Message, sent: list) -> None:
         if row.state == "suppressed":
             print(f"  не послано  → {_to(row)}: адрес отключён (недоставки)")
             continue
-        print(f"  письмо      → {_to(row)}: «{row.subject}»{files}")
+        subject = row.subject or f"текст убран после отправки: {row.template}"  # registration
+        print(f"  письмо      → {_to(row)}: «{subject}»{files}")
 
 
 def outbox_folder_summary(folder: Path) -> list[str]:
@@ -177,7 +182,7 @@ def run_and_report(app, samples: list[tuple[str, bytes]], notes=()) -> int:
                 if m is None:
                     print(f"{name}\n  не обработано\n")
                     continue
-                print_message(name, m, outbox_rows(s, before))
+                print_message(name, m, outbox_rows(s, before), vault_or_none(settings))
             if after["originals"]:
                 print(f"  в ящике     письмо заменено копией без документов (строка с номером "
                       f"дела вместо каждого; документы — в защищённом хранилище)")

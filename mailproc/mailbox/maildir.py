@@ -184,7 +184,9 @@ class MaildirSource(MailboxSource):
                 letter = self._keyword_letter(dest, f)
             letters.add(letter or "")
         tmp = dest / "tmp" / key
-        tmp.write_bytes(raw)
+        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)  # Sent copies too
+        with os.fdopen(fd, "wb") as fh:
+            fh.write(raw)
         if when is not None:
             stamp = when.timestamp()
             os.utime(tmp, (stamp, stamp))

@@ -7,14 +7,16 @@ that commit is the message moved from where it sits (the review folder) to the o
 
 from __future__ import annotations
 
-from pathlib import Path
+import functools
 
 from sqlalchemy import or_, select
 
 from mailproc.errors import MessageError
+from mailproc.intake import spooled_bytes
 from mailproc.letter import decode_letter
 from mailproc.orders.replies import handle_reply
 from mailproc.orders.service import OrderEnv
+from mailproc.registrations.common import vault_or_none
 from mailproc.store.base import utcnow
 from mailproc.store.models import Decision, Message
 
@@ -35,9 +37,10 @@ def match_by_hand(app, ref: str, token: str, skip_check: bool = False) -> dict:
         row = find_review_message(s, ref)
         row_id, spool, uid = row.id, row.spool_path, row.folder_uid or row.uid
         where = row.folder or "INBOX"
-    if not spool or not Path(spool).exists():
+    raw = spooled_bytes(spool, functools.partial(vault_or_none, settings))
+    if raw is None:
         raise MessageError(f"message {row_id}: its raw bytes were not kept; cannot match it")
-    letter = decode_letter(Path(spool).read_bytes())
+    letter = decode_letter(raw)
     with app.db.transaction() as s:
         env = OrderEnv.from_app(app, s, utcnow(), actor="librarian", message_pk=row_id)
         result = handle_reply(env, letter, forced_token=token, skip_check=skip_check)

@@ -14,8 +14,9 @@ Fernet encryption is randomised, so sealing the same bytes twice gives two files
 from __future__ import annotations
 
 import hashlib
-import os
 from pathlib import Path
+
+from mailproc.private import private_dir, write_private
 
 
 class BlobStore:
@@ -45,13 +46,8 @@ class BlobStore:
         return digest
 
     def _write(self, path: Path, digest: str, data: bytes) -> None:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = path.with_name(f".{digest}.{os.getpid()}.tmp")
-        with open(tmp, "wb") as fh:
-            fh.write(data)
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.replace(tmp, path)
+        private_dir(path.parent)
+        write_private(path, data)  # 0600, through a fsynced temporary file
 
     def get(self, sha256: str, box=None) -> bytes:
         """The blob's bytes; a sealed one (``box`` given) decrypted, in memory only."""

@@ -59,6 +59,7 @@ from mailproc.outbound.due import Due, load_due
 from mailproc.outbound.mime import build_message
 from mailproc.outbound.models import OutboxMessage
 from mailproc.outbound.transport import FileConnection, SendResult, connection_factory
+from mailproc.private import private_dir
 from mailproc.store.base import utcnow
 
 log = logging.getLogger("mailproc.outbound.sender")
@@ -100,7 +101,7 @@ class Journal:
 
     def write(self, row_id: int, result: SendResult) -> None:
         if self.fd is None:
-            self.folder.mkdir(parents=True, exist_ok=True)
+            private_dir(self.folder)
             self.fd = os.open(self.path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600)
         line = json.dumps({"id": row_id, "accepted": result.accepted,
                            "refused": result.refused, "answer": result.answer},

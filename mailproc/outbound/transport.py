@@ -16,7 +16,6 @@ message, and the connection is dropped.
 from __future__ import annotations
 
 import asyncio
-import os
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -196,11 +195,10 @@ class FileConnection:
         self.folder = Path(folder)
 
     async def send_file(self, row_id: int, recipients: list[str], raw: bytes) -> SendResult:
-        self.folder.mkdir(parents=True, exist_ok=True)
-        final = self.folder / f"{row_id}.eml"
-        tmp = self.folder / f".{row_id}.{os.getpid()}.tmp"
-        tmp.write_bytes(raw)
-        os.replace(tmp, final)
+        from mailproc.private import private_dir, write_private
+
+        private_dir(self.folder, narrow=False)
+        final = write_private(self.folder / f"{row_id}.eml", raw)  # it may carry documents
         return SendResult(accepted=list(recipients), answer=f"written {final.name}")
 
     def close(self) -> None:

@@ -40,20 +40,21 @@ def asks_consent_withdrawal(letter, facts) -> bool:
 
 @action("take-registration-documents",
         "Принять регистрационные документы читателя (анкета, заявление, согласие): "
-        "проверить, зашифровать, при полном комплекте передать в ЦКО")
+        "проверить, зашифровать, при полном комплекте передать в ЦКО", personal=True)
 def take_registration_documents(ctx) -> dict:
     return take_documents(ctx)
 
 
 @action("registration-card-number",
-        "Ответ ЦКО с номером читательского билета: записать и сообщить читателю")
+        "Ответ ЦКО с номером читательского билета: записать и сообщить читателю",
+        personal=True)
 def registration_card_number(ctx) -> dict:
     return record_card_number(ctx)
 
 
 @action("registration-withdraw",
         "Читатель отзывает согласие на обработку ПД: уничтожить документы, сообщить "
-        "библиотекарям")
+        "библиотекарям", personal=True)
 def registration_withdraw(ctx) -> dict:
     return withdraw(ctx)
 

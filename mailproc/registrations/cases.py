@@ -2,7 +2,8 @@
 
 A case belongs to a reader: mail is matched to it by a case token it carries (a reply to our
 "documents missing" answer), else by the sender's address, else by the full name the mail
-gives (readers often send the consent from a relative's or a work address).
+gives (readers often send the consent from a relative's or a work address). The name is kept
+sealed with the vault key (``sealed``): matching by name opens the open cases' names in memory.
 """
 
 from __future__ import annotations
@@ -14,6 +15,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from mailproc.registrations import texts
+from mailproc.registrations.sealed import seal, unseal
 from mailproc.registrations.documents import KIND_NAMES_RU, KIND_ORDER_INDEX, kinds_of
 from mailproc.registrations.models import (
     OPEN_STATES,
@@ -21,6 +23,7 @@ from mailproc.registrations.models import (
     RegistrationAudit,
     RegistrationCase,
     RegistrationDocument,
+    RegistrationMessage,
 )
 from mailproc.store.counters import next_token
 
@@ -77,8 +80,27 @@ def find_case_by_token(session: Session, tokens, letter, states) -> Registration
     return None
 
 
-def find_case(session: Session, tokens, letter, *, states=OPEN_STATES) -> RegistrationCase | None:
-    """The reader's case in one of ``states``: by token, by address, then by name."""
+def name_of(case: RegistrationCase, box) -> str:
+    """The reader's full name, opened with the vault key ``box``; "" once destroyed."""
+    return unseal(box, case.reader_name)
+
+
+def link_message(session: Session, case: RegistrationCase, message) -> None:
+    """Record that ``message`` (a Message row, or None outside the intake) belongs to the
+    case, so destroying the case's data finds its row."""
+    if message is None:
+        return
+    session.flush()
+    if session.scalar(select(RegistrationMessage.id).where(
+            RegistrationMessage.case_id == case.id,
+            RegistrationMessage.message_pk == message.id)) is None:
+        session.add(RegistrationMessage(case_id=case.id, message_pk=message.id))
+
+
+def find_case(session: Session, tokens, letter, *, box, states=OPEN_STATES
+              ) -> RegistrationCase | None:
+    """The reader's case in one of ``states``: by token, by address, then by name (the
+    names opened with the vault key ``box``)."""
     case = find_case_by_token(session, tokens, letter, states)
     if case is not None:
         return case
@@ -91,16 +113,16 @@ def find_case(session: Session, tokens, letter, *, states=OPEN_STATES) -> Regist
     if name:
         for candidate in session.scalars(select(RegistrationCase).where(
                 RegistrationCase.state.in_(states)).order_by(RegistrationCase.id.desc())):
-            if texts.names_match(name, candidate.reader_name):
+            if texts.names_match(name, name_of(candidate, box)):
                 return candidate
     return None
 
 
-def open_case(session: Session, letter, now: datetime, tz) -> RegistrationCase:
+def open_case(session: Session, letter, now: datetime, tz, box) -> RegistrationCase:
     year = now.astimezone(tz).year
     case = RegistrationCase(
         token=next_token(session, "r", year), reader_email=letter.sender.email,
-        reader_name=texts.reader_name(letter.text) or letter.sender.name,
+        reader_name=seal(box, texts.reader_name(letter.text) or letter.sender.name),
         state="incomplete", created_at=now, updated_at=now)
     session.add(case)
     session.flush()

@@ -27,6 +27,14 @@ def vault(settings) -> Vault:
     return Vault.from_settings(settings)
 
 
+def vault_or_none(settings) -> Vault | None:
+    """The vault when a key is configured, else None (for callers that can do without)."""
+    try:
+        return Vault.from_settings(settings)
+    except ConfigError:
+        return None
+
+
 def cko_address(ctx) -> str:
     """ЦКО's responsible address from the departments directory."""
     directory = getattr(ctx, "directory", None)

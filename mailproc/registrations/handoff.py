@@ -41,7 +41,7 @@ def hand_off(ctx, case: RegistrationCase, box=None) -> None:
         cases.audit(ctx.session, case, "handed", at=now, document=doc, detail=f"to {to}",
                     reason=HANDOFF_REASON)
     row = outbox(ctx, to=to, template=HANDOFF_TEMPLATE,
-                 context={"reader_name": case.reader_name or case.reader_email,
+                 context={"reader_name": cases.name_of(case, box) or case.reader_email,
                           "documents": [names_ru(d.kind) + (f" ({d.pages} стр.)"
                                                              if d.pages > 1 else "")
                                         for d in docs]},
@@ -58,7 +58,7 @@ def hand_off(ctx, case: RegistrationCase, box=None) -> None:
     case.purge_after = now + timedelta(seconds=ctx.settings.registrations.retention)
     cases.set_state(ctx.session, case, "handed", at=now, reason=HANDOFF_REASON)
     outbox(ctx, to=case.reader_email, template="reader/registration_received",
-           context={"reader_name": cases.address_form(case.reader_name),
+           context={"reader_name": cases.address_form(cases.name_of(case, box)),
                     "documents": cases.ru(cases.ordered(cases.present_kinds(case)))},
            kind="reply", in_reply_to=getattr(ctx, "letter", None), token=case.token,
            token_kind="r", auto_submitted="auto-replied", related=("registration", case.id),
@@ -80,8 +80,9 @@ def _no_sent_copy(session, case: RegistrationCase) -> None:
         .execution_options(synchronize_session="fetch"))
 
 
-def find_handed_case(session, tokens, letter) -> RegistrationCase | None:
-    """The case ЦКО answers: by token, by thread (our hand-off's Message-ID), by name."""
+def find_handed_case(session, tokens, letter, box) -> RegistrationCase | None:
+    """The case ЦКО answers: by token, by thread (our hand-off's Message-ID), by name (the
+    handed cases' names opened with the vault key ``box``)."""
     handed = ("handed",)
     case = cases.find_case_by_token(session, tokens, letter, handed)
     if case is not None:
@@ -96,13 +97,14 @@ def find_handed_case(session, tokens, letter) -> RegistrationCase | None:
     own = texts.own_text(letter.text)
     matches = [c for c in session.scalars(select(RegistrationCase).where(
         RegistrationCase.state.in_(handed))) if c.reader_name and texts.name_in_text(
-        c.reader_name, own)]
+        cases.name_of(c, box), own)]
     return matches[0] if len(matches) == 1 else None
 
 
 def record_card_number(ctx) -> dict:
     letter, session, now = ctx.letter, ctx.session, ctx.now
-    case = find_handed_case(session, getattr(ctx, "tokens", None), letter)
+    box = vault(ctx.settings)
+    case = find_handed_case(session, getattr(ctx, "tokens", None), letter, box)
     if case is None:
         raise MessageError("ответ ЦКО не удалось связать с регистрацией: нет номера дела "
                            "[НБ ГГГГ-NNNNN] и ФИО читателя не найдено среди переданных в ЦКО")
@@ -116,7 +118,7 @@ def record_card_number(ctx) -> dict:
                 reason="номер читательского билета получен от ЦКО (инструкция 2.11)")
     cases.set_state(session, case, "card_issued", at=now, reason="ЦКО выдал читательский билет")
     outbox(ctx, to=case.reader_email, template="reader/card_issued",
-           context={"reader_name": cases.address_form(case.reader_name),
+           context={"reader_name": cases.address_form(cases.name_of(case, box)),
                     "card_number": number},
            kind="notice", token=case.token, token_kind="r", auto_submitted="auto-generated",
            related=("registration", case.id), dedupe_key=f"registration-card-{case.id}")

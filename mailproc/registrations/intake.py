@@ -25,6 +25,7 @@ from mailproc.registrations.documents import (
 from mailproc.registrations.handoff import hand_off
 from mailproc.registrations.models import RegistrationDocument
 from mailproc.registrations.redaction import record_redaction
+from mailproc.registrations.sealed import seal
 
 ACCEPTED_FAMILIES = ("image", "pdf", "office")
 
@@ -44,12 +45,13 @@ def document_attachments(letter) -> list:
 def take_documents(ctx) -> dict:
     letter, session, settings, now = ctx.letter, ctx.session, ctx.settings, ctx.now
     files = document_attachments(letter)
-    case = cases.find_case(session, getattr(ctx, "tokens", None), letter)
+    box = vault(settings)  # a missing key stops here, before anything is stored
+    case = cases.find_case(session, getattr(ctx, "tokens", None), letter, box=box)
     if not files:
         return {"registration": case.token if case else None, "documents": 0}
-    box = vault(settings)  # a missing key stops here, before anything is stored
     if case is None:
-        case = cases.open_case(session, letter, now, settings.tz)
+        case = cases.open_case(session, letter, now, settings.tz, box)
+    cases.link_message(session, case, getattr(ctx, "message", None))
     required = cases.required_kinds(settings)
     held = {d.sha256 for d in case.documents if d.destroyed_at is None}
     fresh = []
@@ -67,7 +69,7 @@ def take_documents(ctx) -> dict:
         clean, ctype = sanitize(a.data, a.family, a.type)
         doc = RegistrationDocument(
             case_id=case.id, message_pk=message_pk, position=position, kind=",".join(kinds),
-            kind_how=how, name=a.name, content_type=ctype, size=len(clean),
+            kind_how=how, name=seal(box, a.name), content_type=ctype, size=len(clean),
             sha256=a.sha256, pages=check.pages, readable=check.ok, problem=check.problem,
             received_at=now)
         session.add(doc)
@@ -90,7 +92,7 @@ def take_documents(ctx) -> dict:
     if missing:
         cases.set_state(session, case, "incomplete", at=now,
                         reason="не хватает: " + ", ".join(missing))
-        _tell_missing(ctx, case, missing, [d for d in added if not d.readable])
+        _tell_missing(ctx, case, missing, [d for d in added if not d.readable], box)
         result.update(state=case.state, missing=missing)
         return result
     cases.set_state(session, case, "complete", at=now, reason="все нужные документы получены")
@@ -121,7 +123,7 @@ def _forget_on_rollback(session, box) -> list[str]:
     return written
 
 
-def _tell_missing(ctx, case, missing: list[str], unreadable: list) -> None:
+def _tell_missing(ctx, case, missing: list[str], unreadable: list, box) -> None:
     """One answer naming exactly what is missing; a kind sent but unreadable says why."""
     if ctx.letter.automatic or ctx.letter.bounce is not None:
         return
@@ -129,7 +131,8 @@ def _tell_missing(ctx, case, missing: list[str], unreadable: list) -> None:
     named = [KIND_NAMES_RU[k] + (f" (присланный файл не читается: {problems[k]})"
                                  if k in problems else "") for k in missing]
     outbox(ctx, to=case.reader_email, template="reader/registration_missing",
-           context={"reader_name": cases.address_form(case.reader_name), "missing": named,
+           context={"reader_name": cases.address_form(cases.name_of(case, box)),
+                    "missing": named,
                     "received": [KIND_NAMES_RU_ACC[k]
                                  for k in cases.ordered(cases.present_kinds(case))],
                     "forms_url": ctx.settings.registrations.forms_url},

@@ -1,17 +1,20 @@
 """Tables of the registration workflow.
 
 A case's personal data lives in three places only: the reader's address and name here (needed
-to find the case again and to match ЦКО's answer by name), the card number (encrypted with the
+to find the case again and to match ЦКО's answer by name; the name and the documents' file
+names sealed with the vault key, ``registrations.sealed``), the card number (encrypted with the
 vault key, ``card_number_enc``), and the documents (encrypted files under the vault folder;
-rows here hold their kind, size and hash, never their bytes). Audit rows outlive the documents:
-they are the proof of what was done with the data, by whom and why.
+rows here hold their kind, size and hash, never their bytes). ``registration_messages`` links a
+case to every message row its mail left (sealed, blanked when the case's data is destroyed).
+Audit rows outlive the documents: they are the proof of what was done with the data, by whom
+and why, and name no reader (the actor of a reader's act is "reader").
 """
 
 from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import Boolean, ForeignKey, Index, Integer, String, Text
+from sqlalchemy import Boolean, ForeignKey, Index, Integer, String, Text, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from mailproc.store.base import Base, UTCDateTime, utcnow
@@ -33,7 +36,8 @@ class RegistrationCase(Base):
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     token: Mapped[str] = mapped_column(String(20), unique=True)
     reader_email: Mapped[str] = mapped_column(String(320), default="")
-    reader_name: Mapped[str] = mapped_column(String(300), default="")
+    #: sealed (``registrations.sealed``); "" once the case's data is destroyed
+    reader_name: Mapped[str] = mapped_column(Text, default="")
     state: Mapped[str] = mapped_column(String(20), default="incomplete")
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
@@ -61,7 +65,8 @@ class RegistrationDocument(Base):
     #: the kinds this file holds, comma-separated ("form" or "form,consent" for one scan)
     kind: Mapped[str] = mapped_column(String(60), default="other")
     kind_how: Mapped[str] = mapped_column(String(20), default="")  # name|words|order|librarian
-    name: Mapped[str] = mapped_column(String(500), default="")
+    #: the file name as the reader sent it, sealed; "" once destroyed
+    name: Mapped[str] = mapped_column(Text, default="")
     content_type: Mapped[str] = mapped_column(String(100), default="")
     size: Mapped[int] = mapped_column(Integer, default=0)
     sha256: Mapped[str] = mapped_column(String(64), default="")  # of the bytes as received
@@ -108,3 +113,16 @@ class RegistrationAudit(Base):
     action: Mapped[str] = mapped_column(String(50))
     detail: Mapped[str] = mapped_column(Text, default="")
     reason: Mapped[str] = mapped_column(Text, default="")
+
+
+class RegistrationMessage(Base):
+    """A message row a case's mail left (the reader's letters, ЦКО's answer, a withdrawal):
+    the rows whose sealed text is blanked when the case's data is destroyed."""
+
+    __tablename__ = "registration_messages"
+    __table_args__ = (UniqueConstraint("case_id", "message_pk"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    case_id: Mapped[int] = mapped_column(ForeignKey("registration_cases.id"), index=True)
+    message_pk: Mapped[int] = mapped_column(ForeignKey("messages.id", ondelete="CASCADE"),
+                                            index=True)

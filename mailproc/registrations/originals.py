@@ -23,9 +23,16 @@ def tidy(app, source=None, now: datetime | None = None) -> dict:
 
 
 def shred_sent_handoffs(app, now: datetime | None = None) -> int:
-    """Shred the outbox's clear copy of every hand-off the sender has finished with."""
+    """Shred the outbox's clear copy of every hand-off the sender has finished with, and
+    blank the sent rows of cases whose data was destroyed (``forget``), after which the
+    database drops the old bytes."""
+    from mailproc.registrations.forget import scrub_outbox, take_wal_dirty
     from mailproc.registrations.retention import shred_handoff_blobs
     from mailproc.store.base import utcnow
 
     with app.db.transaction() as s:
-        return shred_handoff_blobs(s, app.settings, now or utcnow())
+        shredded = shred_handoff_blobs(s, app.settings, now or utcnow())
+        blanked = scrub_outbox(s, app.settings)
+    if take_wal_dirty() | bool(blanked):  # both: the flag is reset either way
+        app.db.forget_freed()
+    return shredded

@@ -6,6 +6,8 @@ of what was held and when it was destroyed. ``purge_due`` is the daily job's one
 Destroying a case's documents also records that every copy of its letters (and their
 redacted stubs) is to be deleted from the mailbox, done after the commit by the
 registrations tidy (mailproc.registrations.redaction).
+Destroying the documents also forgets the reader everywhere else in the database
+(``forget``), and after the commit the database drops the old bytes (``forget_freed``).
 """
 
 from __future__ import annotations
@@ -21,9 +23,12 @@ from mailproc.outbound.filenames import safe_name
 from mailproc.registrations import cases
 from mailproc.registrations.common import ServiceContext, outbox, vault
 from mailproc.registrations.documents import kinds_of
+from mailproc.registrations.forget import forget_reader, scrub_outbox, take_wal_dirty
 from mailproc.registrations.models import ConsentRecord, RegistrationCase
 from mailproc.registrations.redaction import record_removals
+from mailproc.registrations.sealed import address_keys
 from mailproc.registrations.vault import shred
+from mailproc.private import private_dir, write_private
 from mailproc.store.base import utcnow
 
 log = logging.getLogger("mailproc.registrations")
@@ -53,6 +58,7 @@ def destroy_documents(session: Session, settings, box, case: RegistrationCase, *
         consent.destroyed_at = consent.destroyed_at or at
     case.destroyed_at = at
     case.card_number_enc = ""
+    forget_reader(session, settings, case)
     log.info("registration case %s: %d documents destroyed", case.id, count)
     return count
 
@@ -100,6 +106,7 @@ def purge_due(app, now: datetime | None = None) -> dict:
     done = 0
     with app.db.transaction() as s:
         shred_handoff_blobs(s, app.settings, now)
+        scrub_outbox(s, app.settings)
         due = s.scalars(select(RegistrationCase).where(
             RegistrationCase.purge_after.is_not(None), RegistrationCase.purge_after <= now,
             RegistrationCase.destroyed_at.is_(None)))
@@ -114,6 +121,8 @@ def purge_due(app, now: datetime | None = None) -> dict:
             cases.set_state(s, case, "rejected", at=now, reason=STALE_REASON)
             destroy_documents(s, app.settings, box, case, at=now, reason=STALE_REASON)
             done += 1
+    take_wal_dirty()
+    app.db.forget_freed()  # daily: whatever a withdrawal blanked since leaves the WAL too
     return {"cases": done}
 
 
@@ -121,17 +130,21 @@ def withdraw(ctx) -> dict:
     """A reader withdraws the consent: destroy the documents, record it, tell a librarian."""
     session, letter, now = ctx.session, ctx.letter, ctx.now
     found = list(session.scalars(select(RegistrationCase).where(
-        RegistrationCase.reader_email == letter.sender.email,
+        RegistrationCase.reader_email.in_(address_keys(ctx.settings, letter.sender.email)),
         RegistrationCase.state != "withdrawn")))
     box = vault(ctx.settings) if found else None
-    message_pk = ctx.message.id if getattr(ctx, "message", None) is not None else None
+    message = getattr(ctx, "message", None)
+    if message is not None:
+        session.flush()
+    message_pk = message.id if message is not None else None
     for case in found:
+        cases.link_message(session, case, message)  # the withdrawal letter is forgotten too
         for consent in session.scalars(select(ConsentRecord).where(
                 ConsentRecord.case_id == case.id, ConsentRecord.withdrawn_at.is_(None))):
             consent.withdrawn_at = now
             consent.withdrawal_message_pk = message_pk
-        cases.audit(session, case, "consent-withdrawn", at=now, actor=letter.sender.email,
-                    reason=WITHDRAWAL_REASON)
+        cases.audit(session, case, "consent-withdrawn", at=now, actor="reader",
+                    reason=WITHDRAWAL_REASON)  # the audit outlives the address: no name in it
         destroy_documents(session, ctx.settings, box, case, at=now, reason=WITHDRAWAL_REASON)
         cases.set_state(session, case, "withdrawn", at=now, reason=WITHDRAWAL_REASON)
     outbox(ctx, to=ctx.settings.mail.librarians_address,
@@ -139,6 +152,7 @@ def withdraw(ctx) -> dict:
            context={"cases": [c.token for c in found], "reader_email": letter.sender.email,
                     "subject": letter.subject},
            kind="notice", auto_submitted="auto-generated",
+           related=("registration", found[0].id) if found else None,  # blanked once sent
            dedupe_key=f"registration-withdrawal-{letter.content_hash[:24]}")
     return {"registrations": [c.token for c in found], "state": "withdrawn"}
 
@@ -159,7 +173,7 @@ def export_case(app, token: str, to_dir: Path, *, actor: str, reason: str,
             return f"документы дела {token} уничтожены {when} (destroyed at " \
                    f"{case.destroyed_at.isoformat()})"
         box = vault(app.settings)
-        to_dir.mkdir(parents=True, exist_ok=True)
+        private_dir(to_dir)
         written = []
         for doc in case.documents:
             if doc.destroyed_at is not None or not doc.vault_path:
@@ -167,7 +181,7 @@ def export_case(app, token: str, to_dir: Path, *, actor: str, reason: str,
             # rebuilt like every name leaving mailproc: no path part, the type's extension
             path = to_dir / safe_name(f"{token}-{doc.id:06d}-{doc.kind.replace(',', '+')}",
                                       doc.content_type)
-            path.write_bytes(box.get(doc.vault_path))
+            write_private(path, box.get(doc.vault_path))  # 0600: clear documents
             cases.audit(s, case, "exported", at=now, document=doc, actor=actor, reason=reason,
                         detail=f"to {to_dir}")
             written.append(path)
@@ -217,5 +231,8 @@ def close_case(app, token: str, state: str, *, actor: str, reason: str,
                               reason=reason or WITHDRAWAL_REASON, actor=actor)
         elif case.purge_after is None:
             case.purge_after = now + timedelta(seconds=app.settings.registrations.retention)
-        return {"registration": token, "state": case.state,
-                "purge_after": case.purge_after.isoformat() if case.purge_after else None}
+        result = {"registration": token, "state": case.state,
+                  "purge_after": case.purge_after.isoformat() if case.purge_after else None}
+    if state == "withdrawn":
+        app.db.forget_freed()
+    return result

@@ -21,6 +21,7 @@ from pathlib import Path
 from cryptography.fernet import Fernet, InvalidToken, MultiFernet
 
 from mailproc.errors import ConfigError
+from mailproc.private import private_dir
 
 ENV_KEY = "MAILPROC_VAULT_KEY"
 log = logging.getLogger("mailproc.vault")
@@ -110,7 +111,7 @@ class Vault:
     def put(self, relpath: str, data: bytes) -> str:
         """Encrypt ``data`` into ``relpath`` under the vault; returns ``relpath``."""
         path = self._path(relpath)
-        path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+        private_dir(path.parent)
         tmp = path.with_name(path.name + f".{secrets.token_hex(4)}.tmp")
         fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
         with os.fdopen(fd, "wb") as fh:

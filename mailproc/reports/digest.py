@@ -28,6 +28,7 @@ from mailproc.outreach.models import MailingDelivery, MailingIssue
 from mailproc.questions.models import QuestionCase
 from mailproc.registrations import cases as reg_cases
 from mailproc.registrations.models import RegistrationCase
+from mailproc.registrations.sealed import shown
 from mailproc.reports.labels import REGISTRATION_STATES, department_names
 from mailproc.sorting.limits import ResponseLimit
 from mailproc.tokens import Tokens
@@ -149,7 +150,7 @@ def review(session: Session, settings) -> dict:
     rows = list(session.scalars(select(Message).where(Message.state.in_(REVIEW_STATES))
                                 .order_by(Message.received_at)))
     return _listing([{
-        "id": m.id, "subject": (m.subject or "(без темы)")[:80],
+        "id": m.id, "subject": (shown(m.subject) or "(без темы)")[:80],
         "received": m.received_at.astimezone(settings.tz) if m.received_at else None,
         "reason": (m.reason or "причина не записана")[:200]} for m in rows])
 

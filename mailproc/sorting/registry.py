@@ -37,6 +37,10 @@ class ActionSpec:
     shape: Callable[..., None] | None = None
     #: an automatic answer or forward: refused for automatic mail, rate-limited per sender
     responds: bool = False
+    #: handles mail that holds personal data (registration documents, passport numbers):
+    #: the message row's subject and text are sealed with the vault key before it is written
+    #: (mailproc.registrations.sealed), and such mail is never spooled in clear
+    personal: bool = False
 
 
 CONDITIONS: dict[str, ConditionSpec] = {}
@@ -54,15 +58,21 @@ def condition(name: str, description: str, params: dict[str, str] | None = None)
 
 
 def action(name: str, description: str, params: dict[str, str] | None = None, *,
-           shape: Callable[..., None] | None = None, responds: bool = False):
+           shape: Callable[..., None] | None = None, responds: bool = False,
+           personal: bool = False):
     """Register an action run after deciding, in the message's transaction."""
 
     def register(func: Callable[..., dict | None]) -> Callable[..., dict | None]:
         ACTIONS[name] = ActionSpec(name, description, parse_params(params or {}), func,
-                                   shape=shape, responds=responds)
+                                   shape=shape, responds=responds, personal=personal)
         return func
 
     return register
+
+
+def is_personal(decision) -> bool:
+    """The decision runs an action marked ``personal``: its mail may hold personal data."""
+    return any(getattr(ACTIONS.get(call.name), "personal", False) for call in decision.actions)
 
 
 @dataclass

@@ -14,6 +14,7 @@ from datetime import datetime, timedelta, timezone
 from sqlalchemy import select
 
 from mailproc.letter.model import Letter
+from mailproc.registrations.sealed import is_sealed_letter, letter_of, shown
 from mailproc.sorting.evaluate import decide
 from mailproc.sorting.facts import FactsGatherer
 from mailproc.sorting.rules import RuleSet
@@ -51,7 +52,10 @@ def _actions(items) -> list:
     return [{"name": a["name"], "args": a.get("args", {})} for a in items or ()]
 
 
-def replay(db, ruleset: RuleSet, *, since: timedelta | None = None, tokens=None) -> ReplayReport:
+def replay(db, ruleset: RuleSet, *, since: timedelta | None = None, tokens=None,
+           box=None) -> ReplayReport:
+    """Decide every kept message again by ``ruleset``. Registration mail's letters are sealed
+    (``registrations.sealed``): opened with the vault key ``box``, skipped without one."""
     report = ReplayReport()
     gatherer = FactsGatherer(db, tokens)
     q = select(Message).where(Message.state.in_(("done", "decided"))).order_by(Message.id)
@@ -59,15 +63,15 @@ def replay(db, ruleset: RuleSet, *, since: timedelta | None = None, tokens=None)
         q = q.where(Message.received_at >= datetime.now(timezone.utc) - since)
     with db.session() as s:
         for row in s.scalars(q):
-            if not row.letter:
-                continue
+            if not row.letter or (is_sealed_letter(row.letter) and box is None):
+                continue  # nothing kept, or sealed registration mail and no key
             report.seen += 1
-            letter = Letter.from_json(row.letter)
+            letter = Letter.from_json(letter_of(row, box))
             new = decide(ruleset, letter, gatherer.gather(letter, session=s))
             last = row.decisions[-1] if row.decisions else None
             old_actions = _actions(last.actions if last else [])
             new_actions = [a.to_json() for a in new.actions]
             if new.category != row.category or new_actions != old_actions:
-                report.changes.append(Change(row.id, row.subject, row.category, new.category,
+                report.changes.append(Change(row.id, shown(row.subject, box), row.category, new.category,
                                              row.rule, new.rule, old_actions, new_actions))
     return report

@@ -38,7 +38,7 @@ from mailproc.sorting.evaluate import decide as evaluate
 from mailproc.sorting.facts import FactsGatherer
 from mailproc.sorting.loader import _named_args, fingerprint, load_rules
 from mailproc.sorting.params import ArgError, Env
-from mailproc.sorting.registry import ACTIONS, catalogue
+from mailproc.sorting.registry import ACTIONS, catalogue, is_personal
 from mailproc.sorting.rules import RuleSet
 from mailproc.trust import authenticate, judge
 
@@ -217,6 +217,11 @@ class Sorter:
 
     def act(self, session, row, letter, decision: Decision) -> list[dict]:
         """Run the decision's actions in the message's transaction; their results are kept."""
+        if is_personal(decision):  # before anything flushes the row: never written in clear
+            from mailproc.registrations.common import vault
+            from mailproc.registrations.sealed import seal_message
+
+            seal_message(row, vault(self.settings))
         directory = self.ruleset.directory if self.ruleset else None
         refuse_impostor(self.settings, directory, letter, decision)
         ctx = ActionContext(session=session, settings=self.settings, letter=letter, message=row,

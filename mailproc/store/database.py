@@ -49,6 +49,25 @@ class Database:
     def dispose(self) -> None:
         self.engine.dispose()
 
+    def forget_freed(self) -> bool:
+        """After personal data was deleted or blanked: make SQLite drop every old copy of it.
+
+        ``secure_delete`` (set on every connection) already zeroes freed cells and pages in
+        the pages written; the older page images still sit in the -wal file until a
+        checkpoint copies the new ones into the database file, and the WAL keeps them past
+        that until it is truncated. ``wal_checkpoint(TRUNCATE)`` does both; it waits for
+        readers (busy_timeout) and returns False when one kept it from finishing (the next
+        purge or the daily job tries again). PostgreSQL: dead row versions stay in its
+        files until VACUUM (autovacuum) reclaims them; nothing to do here."""
+        if not self.is_sqlite:
+            return True
+        raw = self.engine.raw_connection()  # no BEGIN: a checkpoint runs outside transactions
+        try:
+            busy, _log, _moved = raw.cursor().execute("PRAGMA wal_checkpoint(TRUNCATE)").fetchone()
+        finally:
+            raw.close()
+        return not busy
+
 
 def _configure_mappers() -> None:
     """Import every model module and resolve the relationships now, in the thread that
@@ -76,9 +95,26 @@ def _sqlite_pragmas(busy_timeout_ms: int):
         cur.execute(f"PRAGMA busy_timeout={busy_timeout_ms}")
         cur.execute("PRAGMA foreign_keys=ON")
         cur.execute("PRAGMA synchronous=NORMAL")
+        # personal data deleted or blanked (purge, withdrawal) is overwritten with zeros in
+        # the page, not left in free space for a byte search to find (see forget_freed);
+        # some SQLite builds (Debian's) have it on by default, others do not
+        cur.execute("PRAGMA secure_delete=ON")
         cur.close()
 
     return on_connect
+
+
+def _private_sqlite_files(path: Path) -> None:
+    """The database file exists as 0600 before SQLite opens it: SQLite gives its -wal and
+    -shm the database file's permissions, so all three are private whatever the umask."""
+    from mailproc.private import private_dir, private_file
+
+    private_dir(path.parent, narrow=False)
+    private_file(path)
+    for extra in ("-wal", "-shm", "-journal"):
+        side = path.with_name(path.name + extra)
+        if side.exists():
+            private_file(side)
 
 
 def _sqlite_begin(conn):
@@ -124,7 +160,7 @@ def open_database(url: str, busy_timeout: float = 30.0, migrate: bool = True) ->
                          f"postgresql+psycopg://user@host/db") from None
     if parsed.get_backend_name() == "sqlite":
         if parsed.database and parsed.database != ":memory:":
-            Path(parsed.database).parent.mkdir(parents=True, exist_ok=True)
+            _private_sqlite_files(Path(parsed.database))
         engine = create_engine(url, connect_args={"timeout": busy_timeout})
         event.listen(engine, "connect", _sqlite_pragmas(int(busy_timeout * 1000)))
         event.listen(engine, "begin", _sqlite_begin)

@@ -4,8 +4,9 @@ the case goes to ЦКО with both files (queued first while the SMTP server refu
 the outbox's copy of the documents waiting on disk is encrypted too); ЦКО's answer with a
 number reaches the reader as the card-number mail. Then nothing of the documents is left in
 clear on disk or in the database, no log line names the reader, and after the retention
-time the documents are gone while the audit trail remains and ``vault export`` says when they
-were destroyed. The mail is sorted by the shipped rules (rules/19-registration-cko.yaml,
+time the documents are gone (and the reader's name, address, phone and card number are
+gone from the database files) while the audit trail remains and ``vault export`` says when
+they were destroyed. The mail is sorted by the shipped rules (rules/19-registration-cko.yaml,
 rules/30-registration.yaml).
 """
 
@@ -197,6 +198,9 @@ def test_form_today_consent_tomorrow_card_number_then_retention(setup, caplog, t
     assert purge_due(app, TOMORROW + timedelta(days=29)) == {"cases": 0}
     assert purge_due(app, TOMORROW + timedelta(days=30, minutes=1)) == {"cases": 1}
     assert not [p for p in mp.data.rglob("*.bin")]
+    database = b"".join(p.read_bytes() for p in mp.root.glob("mailproc.sqlite3*"))
+    for personal in (READER_NAME, "Петрова", READER, READER_PHONE, CARD):  # forgotten too
+        assert personal.encode() not in database, personal
     with app.db.session() as s:
         actions = [a.action for a in s.scalars(select(RegistrationAudit).order_by(
             RegistrationAudit.id))]

@@ -28,6 +28,7 @@ from mailproc.outreach.models import Contact, MailingDelivery, MailingIssue
 from mailproc.questions.models import InformationNeed, QuestionCase
 from mailproc.questions.service import librarian_answered, take_question
 from mailproc.registrations import cases as reg
+from mailproc.registrations.vault import Vault, new_key
 from mailproc.store.models import Message
 from tests.unit.questions_helpers import World, mail as question_mail
 from tests.unit.test_orders_helpers import jpeg, mail as order_mail
@@ -150,11 +151,12 @@ def registrations(w: World) -> None:
     plan = [(at(1, month=10), "card_issued"), (at(4), "card_issued"), (at(9), "handed"),
             (at(12), "complete"), (at(18), "incomplete"), (at(24, 6), "incomplete"),
             (at(25, 4), "incomplete"), (at(20), "withdrawn")]
+    box = Vault(Path(w.settings.vault.dir), [new_key()])  # the names are sealed with it
     for n, (opened, final) in enumerate(plan):
         letter = decode_letter(question_mail(f"reg{n}@example.org", "Документы на регистрацию",
                                              "Регистрация"))
         with w.db.transaction() as s:
-            case = reg.open_case(s, letter, opened, w.settings.tz)
+            case = reg.open_case(s, letter, opened, w.settings.tz, box)
             path = {"card_issued": ["complete", "handed", "card_issued"],
                     "handed": ["complete", "handed"], "complete": ["complete"],
                     "withdrawn": ["withdrawn"]}.get(final, [])
