@@ -140,7 +140,9 @@ class IntakeWorker:
         self.source = app.source()
         self.intake = None
         self.backoff = Backoff(what="mailbox")
-        self.trouble = Backoff(what=f"intake {name}", verb="failing", reason=reason)
+        # at most half a minute between tries: intake resumes within a minute of the disk
+        # having space again (docs/admin.md)
+        self.trouble = Backoff(cap=30.0, what=f"intake {name}", verb="failing", reason=reason)
         self.hooks_at = 0.0
 
     def _between_messages(self) -> bool:

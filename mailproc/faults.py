@@ -2,7 +2,7 @@
 
 The daemon keeps these apart (issue 18): a database error is never reported as a mailbox
 error, and a full disk is named as such, so the log line says what to fix. ``kind`` sorts an
-exception into "mailbox" (``SourceUnavailable``: the IMAP server is away), "database"
+exception into "mailbox" (``SourceError``: the IMAP server is away or refuses us), "database"
 (any SQLAlchemy error), "storage" (an OSError of the file system: full, read-only, I/O) or
 "internal" (anything else: a bug); ``reason`` is a short text for logs and ``mailproc
 status`` with no personal data (exception types and errno names, never the message text,
@@ -15,7 +15,7 @@ import errno
 
 from sqlalchemy.exc import SQLAlchemyError
 
-from mailproc.errors import SourceUnavailable
+from mailproc.errors import SourceError
 
 #: errno values that mean "the disk", with the words logs and status use for them
 DISK = {errno.ENOSPC: "disk full", errno.EDQUOT: "disk quota exceeded",
@@ -28,7 +28,7 @@ _DB_DISK = (("disk is full", "disk full"), ("no space left", "disk full"),
 
 
 def kind(exc: BaseException) -> str:
-    if isinstance(exc, SourceUnavailable):
+    if isinstance(exc, SourceError):
         return "mailbox"
     if isinstance(exc, SQLAlchemyError):
         return "database"

@@ -47,7 +47,11 @@ class DiskFullResult(DrillResult):
     stall_seen: dict = field(default_factory=dict)  # the status loop entry that said so
     resumed_after: float | None = None  # seconds from freeing to the next recorded row
     same_process: bool = False
-    log_tail: str = ""
+    log: str = ""  # the daemon's whole log
+
+    @property
+    def log_tail(self) -> str:
+        return self.log[-4000:]
 
     @property
     def ok(self) -> bool:
@@ -173,7 +177,7 @@ def run_drill(messages: int = 300, full_for: float = 20.0,
                     proc.wait()
             folders = count_exactly_once(result, setup, server, messages)
             result.in_review = len(folders.get(setup.settings().mailbox.review_folder, []))
-            result.log_tail = log.read_text(errors="replace")[-4000:] if log.exists() else ""
+            result.log = log.read_text(errors="replace") if log.exists() else ""
     finally:
         subprocess.run(["umount", "-l", str(mount)], capture_output=True)
     return result

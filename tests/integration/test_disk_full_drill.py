@@ -23,3 +23,7 @@ def test_disk_full_during_intake_loses_nothing_and_resumes_by_itself(tmp_path):
     assert result.stall_seen, "status --json did not report the intake stalled while full"
     assert result.resumed_after is not None and result.resumed_after <= 60, result.log_tail
     assert result.same_process and result.clean_exit, result.log_tail
+    # the disk is named as the cause, never the mailbox
+    assert "intake default failing (storage: disk full)" in result.log \
+        or "intake default failing (database: OperationalError (disk full))" in result.log
+    assert "mailbox unreachable" not in result.log
