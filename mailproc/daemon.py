@@ -61,10 +61,10 @@ SENDER_PERIOD = 60.0
 TICK = 1.0
 
 
-def _hard_exit() -> None:
+def _hard_exit(code: int = 0) -> None:
     log.warning("the current step did not finish in time; exiting, the next start recovers")
     logging.shutdown()
-    os._exit(0)
+    os._exit(code)
 
 
 def state_path(app) -> Path:
@@ -438,7 +438,7 @@ async def _main(app) -> int:
             log.info("stop requested: finishing the current message")
             # a step stuck on a dead server must not hold the exit past 5 s; every state on
             # disk is recoverable (see mailproc.intake), so leaving hard is safe
-            guard = threading.Timer(HARD_EXIT_AFTER, _hard_exit)
+            guard = threading.Timer(HARD_EXIT_AFTER, lambda: _hard_exit(exit_code))
             guard.daemon = True
             guard.start()
         stop.set()
