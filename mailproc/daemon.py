@@ -139,6 +139,7 @@ class IntakeWorker:
         self.beat = beat or Beat(f"intake {name}", INTAKE_PERIOD)
         self.source = app.source()
         self.intake = None
+        self.opened = False  # the mailbox was connected once (a failing pass may follow)
         self.backoff = Backoff(what="mailbox")
         # at most half a minute between tries: intake resumes within a minute of the disk
         # having space again (docs/admin.md)
@@ -163,6 +164,7 @@ class IntakeWorker:
                     self.intake = self.app.intake(self.source)
                     self.intake.should_stop = self._between_messages
                 self.backoff.succeeded()
+                self.opened = True
                 write_state(self.app, self.name, mailbox="connected")
             reload_rules(self.app)
             stats = self.intake.run_once()
@@ -251,6 +253,11 @@ class MailboxRunner:
             await self._sleep(self.first_delay)
         while not self.stop.is_set():
             got = await loop.run_in_executor(None, self._try_take)
+            if not got and not self.leases.reachable:  # the database is away, not taken
+                write_state(self.app, self.name, mailbox="waiting for the database")
+                self.beat.failing("database: lease connection lost", "waiting")
+                await self._sleep(retry)
+                continue
             if not got:
                 write_state(self.app, self.name, mailbox="read by another instance")
                 self.beat.progress("idle")  # by choice: another instance reads it
@@ -303,7 +310,7 @@ class MailboxRunner:
             while not box_stop.is_set():
                 self.wake.clear()
                 ok = await loop.run_in_executor(executor, worker.one_pass)
-                if ok:
+                if ok or worker.opened:  # connected: READY=1 even if the disk fails the pass
                     self.settled.set()
                 if box_stop.is_set() or not ok:
                     continue  # a failed pass already slept its backoff

@@ -120,9 +120,8 @@ class Loops:
                                   "to": None, "error": beat.error}
                     with self._lock:
                         self.history = (self.history + [beat.stall])[-HISTORY:]
-                    log.error("%s stalled: no progress since %s (%s); the watchdog is no "
-                              "longer petted", beat.name, beat.stall["from"],
-                              beat.error or beat.state)
+                    log.error("%s stalled: no progress since %s (%s)", beat.name,
+                              beat.stall["from"], beat.error or beat.state)
                 elif beat.error:
                     beat.stall["error"] = beat.error
             elif beat.stall is not None:
