@@ -47,6 +47,7 @@ class Beat:
     since: float = field(default_factory=time.time)
     progress_at: float = field(default_factory=time.time)
     alive_at: float = 0.0  # last sign of life inside a long round (not progress)
+    trouble_since: float = 0.0  # when the current spell of trouble began (0: none)
     error: str = ""
     stall: dict | None = None  # the open stall record, while stalled
     _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
@@ -58,6 +59,7 @@ class Beat:
             if state != self.state:
                 self.state, self.since = state, now
             self.progress_at = now
+            self.trouble_since = 0.0
             self.error = ""
 
     def alive(self) -> None:
@@ -71,6 +73,7 @@ class Beat:
         with self._lock:
             if state != self.state:
                 self.state, self.since = state, time.time()
+            self.trouble_since = self.trouble_since or self.since
             self.error = why
 
     def stalled(self, now: float, stall_after: float) -> bool:
@@ -80,7 +83,7 @@ class Beat:
             if self.state == "stopped":
                 return False
             if self.state in TROUBLE:
-                return now - self.progress_at > stall_after
+                return now - self.trouble_since > stall_after
             return now - max(self.progress_at, self.alive_at) > self.period + stall_after
 
     def snapshot(self, now: float, stall_after: float) -> dict:
@@ -116,11 +119,12 @@ class Loops:
             if beat.stalled(now, self.stall_after):
                 stalled.append(beat.name)
                 if beat.stall is None:
-                    beat.stall = {"loop": beat.name, "from": _iso(beat.progress_at),
+                    beat.stall = {"loop": beat.name, "from": _iso(beat.trouble_since
+                                                                  or beat.progress_at),
                                   "to": None, "error": beat.error}
                     with self._lock:
                         self.history = (self.history + [beat.stall])[-HISTORY:]
-                    log.error("%s stalled: no progress since %s (%s)", beat.name,
+                    log.error("%s stalled since %s (%s)", beat.name,
                               beat.stall["from"], beat.error or beat.state)
                 elif beat.error:
                     beat.stall["error"] = beat.error
