@@ -198,6 +198,12 @@ class Leases:
                 except Exception as exc:  # noqa: BLE001
                     self._lost(exc)
 
+    @property
+    def reachable(self) -> bool:
+        """False after the lease connection was lost and before a new one worked: a lease
+        refused then says nothing about other instances (the database is away)."""
+        return not self.shared or self._conn is not None
+
     def holds(self, name: str) -> bool:
         with self._mutex:
             return name in self._held

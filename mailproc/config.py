@@ -496,6 +496,22 @@ class JobsSettings:
 
 
 @dataclass(frozen=True)
+class DaemonSettings:
+    stall_after: float = setting(
+        "5m", "A loop of the daemon (a mailbox's intake, the sender, a scheduled job) that has "
+        "been failing this long with no progress (mailbox or database away, disk full), or "
+        "silent this long beyond its own period (hung), is stalled: `mailproc status` and the "
+        "digest say so, and the systemd watchdog is no longer petted, so systemd restarts the "
+        "service.", kind="duration",
+    )
+    restart_limit: int = setting(
+        5, "A loop that stops on an unexpected error is restarted in the process with backoff "
+        "(1 s doubling to 1 min); after this many stops in a row without progress between them "
+        "the daemon exits with code 70 and systemd restarts it.",
+    )
+
+
+@dataclass(frozen=True)
 class Settings:
     mailbox: MailboxSettings = field(default_factory=MailboxSettings)
     smtp: SmtpSettings = field(default_factory=SmtpSettings)
@@ -515,6 +531,7 @@ class Settings:
     metrics: MetricsSettings = field(default_factory=MetricsSettings)
     cluster: ClusterSettings = field(default_factory=ClusterSettings)
     jobs: JobsSettings = field(default_factory=JobsSettings)
+    daemon: DaemonSettings = field(default_factory=DaemonSettings)
     source: str = ""  # the settings file used, "" for built-in defaults
     #: [mailboxes.NAME] tables (mailproc.mailboxes.NamedMailbox); empty = the one [mailbox]
     mailboxes: tuple = ()

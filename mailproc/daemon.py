@@ -19,18 +19,26 @@ finished (its transaction and its move), the pass returns, and the process exits
 within 5 s. Anything interrupted harder (SIGKILL) is recovered on the next start; see the
 exactly-once notes in mailproc.intake. SIGHUP reloads the rules and templates.
 
-systemd (sd_notify(3)): READY=1 once every mailbox is connected here or held by another
-instance, WATCHDOG=1 from a loop timer (a hung loop stops it), STOPPING=1 on the way out.
+No silent stall (mailproc.heartbeat): each mailbox's intake, the sender and each scheduled
+job keep a heartbeat of their last progress. A loop that stops on an exception is restarted
+here with backoff (``supervise``); after ``daemon.restart_limit`` stops in a row without
+progress the daemon exits 70 and systemd restarts it. A database or disk failure is never
+reported as the mailbox's (mailproc.faults): the pass is tried again with its own backoff,
+the mailbox connection kept, so intake resumes by itself once the disk has space again.
 
-The daemon writes a small state file (``run/daemon.json`` under the data folder) with its
-pid and mailbox connection state, which ``mailproc status`` shows.
+systemd (sd_notify(3)): READY=1 once every mailbox is connected here or held by another
+instance, WATCHDOG=1 from a loop timer only while no loop is stalled (a hung event loop
+stops it too), STOPPING=1 on the way out.
+
+The daemon keeps a state file (mailproc.runstate: ``run/daemon.json`` under the data folder,
+written in place so a full disk does not stop it) with its pid, each mailbox's connection
+state and each loop's heartbeat, which ``mailproc status`` shows.
 """
 
 from __future__ import annotations
 
 import asyncio
 import concurrent.futures
-import json
 import logging
 import os
 import signal
@@ -43,48 +51,42 @@ from mailproc.errors import SourceUnavailable
 
 log = logging.getLogger("mailproc.daemon")
 
-STATE_FILE = "run/daemon.json"
 #: seconds after SIGTERM/SIGINT when the process leaves even if a step has not returned
 HARD_EXIT_AFTER = 4.5
+#: the longest a healthy intake or sender goes between two heartbeats (a pass at least a
+#: minute apart, see MailboxRunner._read); daemon.stall_after is added to it
+INTAKE_PERIOD = 60.0
+SENDER_PERIOD = 60.0
+#: how often the heartbeats are checked, the state file written, the watchdog petted
+TICK = 1.0
 
 
-def _hard_exit() -> None:
+def _hard_exit(code: int = 0) -> None:
     log.warning("the current step did not finish in time; exiting, the next start recovers")
     logging.shutdown()
-    os._exit(0)
+    os._exit(code)
 
 
 def state_path(app) -> Path:
-    return app.data_dir / STATE_FILE
+    from mailproc import runstate
 
-
-_state_lock = threading.Lock()
-_states: dict[str, str] = {}
+    return runstate.path_in(app.data_dir)
 
 
 def write_state(app, mailbox_name: str | None = None, **fields) -> None:
-    """Record this process's state; ``mailbox`` is a summary of every mailbox's state."""
-    with _state_lock:
-        if mailbox_name is not None and "mailbox" in fields:
-            _states[mailbox_name] = fields["mailbox"]
-        if _states and fields.get("mailbox") != "stopped":
-            values = set(_states.values())
-            fields["mailbox"] = values.pop() if len(values) == 1 else ", ".join(
-                f"{k}: {v}" for k, v in sorted(_states.items()))
-        path = state_path(app)
-        path.parent.mkdir(parents=True, exist_ok=True)
-        data = {"pid": os.getpid(), "updated": time.time(), "mailboxes": dict(_states),
-                **fields}
-        tmp = path.with_suffix(f".{threading.get_ident()}.tmp")
-        tmp.write_text(json.dumps(data))
-        tmp.replace(path)
+    """Record this process's state; ``mailbox`` is a summary of every mailbox's state.
+    Never raises: a state file that cannot be written is logged (mailproc.runstate)."""
+    from mailproc.runstate import STATE
+
+    STATE.update(app.settings.data_dir, mailbox_name, **fields)
 
 
 def read_state(app) -> dict:
     """The daemon's last written state, with ``running`` checked against the pid."""
-    try:
-        data = json.loads(state_path(app).read_text())
-    except (OSError, ValueError):
+    from mailproc import runstate
+
+    data = runstate.read(state_path(app))
+    if data is None:
         return {"running": False, "mailbox": "unknown"}
     try:
         os.kill(int(data.get("pid", 0)), 0)
@@ -119,24 +121,42 @@ def reload_rules(app) -> None:
 
 
 class IntakeWorker:
-    """Owns one mailbox's intake connection; every method runs in its worker thread."""
+    """Owns one mailbox's intake connection; every method runs in its worker thread.
 
-    def __init__(self, app, stop: threading.Event, name: str = "default"):
+    Failures are kept apart (mailproc.faults): the mailbox unreachable closes the connection
+    and reconnects with the mailbox's backoff; the database or the disk failing (a full disk,
+    a database server away) keeps the connection and tries the pass again with their own
+    backoff, so the log names what is wrong and intake resumes by itself when it is fixed."""
+
+    def __init__(self, app, stop: threading.Event, name: str = "default", beat=None):
+        from mailproc.faults import reason
+        from mailproc.heartbeat import Beat
         from mailproc.mailbox.imap import Backoff
 
         self.app = app
         self.name = name
         self.stop = stop
+        self.beat = beat or Beat(f"intake {name}", INTAKE_PERIOD)
         self.source = app.source()
         self.intake = None
+        self.opened = False  # the mailbox was connected once (a failing pass may follow)
         self.backoff = Backoff(what="mailbox")
+        # at most half a minute between tries: intake resumes within a minute of the disk
+        # having space again (docs/admin.md)
+        self.trouble = Backoff(cap=30.0, what=f"intake {name}", verb="failing", reason=reason)
         self.hooks_at = 0.0
         #: True while the rules are broken and no good set is stored (nothing is processed)
         self.waiting = False
 
+    def _between_messages(self) -> bool:
+        """The intake asks this after every message: a sign of life (progress is marked
+        when the pass has committed its work), and the stop flag."""
+        self.beat.alive()
+        return self.stop.is_set()
+
     def one_pass(self, deliver: bool = False) -> bool:
         """Connect if needed, process what waits, run the post-intake hooks when due.
-        False when the mailbox is unreachable."""
+        False when the mailbox is unreachable or the pass failed."""
         from mailproc import jobs
 
         try:
@@ -144,8 +164,9 @@ class IntakeWorker:
                 self.source.open()
                 if self.intake is None:
                     self.intake = self.app.intake(self.source)
-                    self.intake.should_stop = self.stop.is_set
+                    self.intake.should_stop = self._between_messages
                 self.backoff.succeeded()
+                self.opened = True
                 write_state(self.app, self.name, mailbox="connected")
             reload_rules(self.app)
             self.waiting = not self.app.sorter.ready
@@ -163,13 +184,26 @@ class IntakeWorker:
                 if deliver:
                     deliver_outbox(self.app, self.source)
                 jobs.after_outbox(self.app, self.source)
+            self.trouble.succeeded()
+            self.beat.progress("working" if busy else "idle")
             return True
         except SourceUnavailable as exc:
+            self.beat.failing(f"mailbox unreachable ({type(exc).__name__})", "waiting")
             return self._reconnect(exc)
         except Exception as exc:  # noqa: BLE001 - the daemon outlives any surprise
-            log.warning("intake pass failed: %s", type(exc).__name__)
-            log.debug("intake pass traceback", exc_info=True)
-            return self._reconnect(exc)
+            return self._failed(exc)
+
+    def _failed(self, exc: Exception) -> bool:
+        """The database, the disk or the code failed the pass: not the mailbox's fault. The
+        connection stays; the pass is tried again after this trouble's backoff."""
+        from mailproc.faults import kind, reason
+
+        self.beat.failing(reason(exc))
+        log.debug("intake pass traceback", exc_info=True)
+        if kind(exc) == "internal":  # a surprise may have left the connection in any state
+            self.source.close()
+        self.stop.wait(self.trouble.failed(exc))
+        return False
 
     def _reconnect(self, exc: Exception) -> bool:
         """Drop the connection and wait out the backoff; the next pass reconnects."""
@@ -190,10 +224,12 @@ class MailboxRunner:
     is lost; then wait for the lease again."""
 
     def __init__(self, name: str, app, leases, stop: threading.Event, total: int = 1,
-                 first_delay: float = 0.0):
+                 first_delay: float = 0.0, beat=None):
+        from mailproc.heartbeat import Beat
         from mailproc.mailboxes import lease_name
 
         self.name = name
+        self.beat = beat or Beat(f"intake {name}", INTAKE_PERIOD)
         self.app = app
         self.leases = leases
         self.lease = lease_name(app.settings)
@@ -222,8 +258,14 @@ class MailboxRunner:
             await self._sleep(self.first_delay)
         while not self.stop.is_set():
             got = await loop.run_in_executor(None, self._try_take)
+            if not got and not self.leases.reachable:  # the database is away, not taken
+                write_state(self.app, self.name, mailbox="waiting for the database")
+                self.beat.failing("database: lease connection lost", "waiting")
+                await self._sleep(retry)
+                continue
             if not got:
                 write_state(self.app, self.name, mailbox="read by another instance")
+                self.beat.progress("idle")  # by choice: another instance reads it
                 self.settled.set()
                 await self._sleep(retry)
                 continue
@@ -250,7 +292,7 @@ class MailboxRunner:
         executor = concurrent.futures.ThreadPoolExecutor(
             max_workers=1, thread_name_prefix=f"intake-{self.name}")
         worker = await loop.run_in_executor(executor, IntakeWorker, self.app, box_stop,
-                                            self.name)
+                                            self.name, self.beat)
         watcher = None
         if hasattr(worker.source, "clone"):
             from mailproc.mailbox.imap import IdleWatcher
@@ -273,7 +315,7 @@ class MailboxRunner:
             while not box_stop.is_set():
                 self.wake.clear()
                 ok = await loop.run_in_executor(executor, worker.one_pass)
-                if ok:
+                if ok or worker.opened:  # connected: READY=1 even if the disk fails the pass
                     self.settled.set()
                 if box_stop.is_set() or not ok:
                     continue  # a failed pass already slept its backoff
@@ -291,8 +333,10 @@ class MailboxRunner:
             executor.shutdown(wait=False)
             if watcher is not None:
                 await loop.run_in_executor(None, watcher.join, 1.5)
-            if not self.stop.is_set() and not self.give_up:
-                log.warning("mailbox %s: lease lost; reading stopped", self.name)
+            if not self.stop.is_set() and not self.give_up and \
+                    not self.leases.holds(self.lease):
+                log.warning("mailbox %s: lease lost; reading stops until it is taken again",
+                            self.name)
 
     @staticmethod
     async def _guard(check) -> None:
@@ -301,8 +345,25 @@ class MailboxRunner:
             await asyncio.sleep(0.2)
 
 
-def _scheduler(app):
-    """APScheduler firing every job of mailproc.jobs into worker threads."""
+def _run_job(app, job, beat) -> str:
+    """One firing of a scheduled job, marking its heartbeat: a firing that ran, was not due
+    or was taken by another instance is progress; a failed one is not (mailproc.jobs has
+    logged why)."""
+    from mailproc import jobs
+
+    outcome = jobs.run_job(app, job)
+    if outcome == "failed":
+        beat.failing("job failed (see the log)")
+    else:
+        beat.progress("idle")
+    return outcome
+
+
+def _scheduler(app, loops=None):
+    """APScheduler firing every job of mailproc.jobs into worker threads, each with its
+    heartbeat in ``loops`` (period: the job's interval, a day for daily jobs)."""
+    from mailproc.heartbeat import Loops
+
     from apscheduler.schedulers.asyncio import AsyncIOScheduler
     from apscheduler.triggers.cron import CronTrigger
     from apscheduler.triggers.interval import IntervalTrigger
@@ -323,18 +384,14 @@ def _scheduler(app):
             trigger = CronTrigger(hour=hour, minute=minute, timezone=settings.tz)
         # once at start as well: a daemon started late catches up; the period claim in
         # mailproc.jobs keeps it to one run per period across restarts and instances
-        scheduler.add_job(jobs.run_job, trigger, args=[app, job], id=job.name,
+        beat = (loops or Loops(0)).beat(
+            f"job {job.name}", job.every(settings) if job.every is not None else 86400.0)
+        scheduler.add_job(_run_job, trigger, args=[app, job, beat], id=job.name,
                           name=job.name, next_run_time=start)
     return scheduler
 
 
-async def _watchdog(interval: float, notify) -> None:
-    while True:
-        notify("WATCHDOG=1")
-        await asyncio.sleep(interval)
-
-
-async def _lease_checker(leases, every: float, runners) -> None:
+async def _lease_checker(leases, every: float, runners, beat=None) -> None:
     """Every ``cluster.lease_check``: is the lease connection alive (else every mailbox
     stops), and does this instance hold more than its fair share (then it hands over the
     mailbox it took last, so a newly started instance gets work)."""
@@ -348,6 +405,8 @@ async def _lease_checker(leases, every: float, runners) -> None:
                 runner.wake.set()
         if leases.slot < 0:
             await loop.run_in_executor(None, leases.join)
+        if beat is not None:
+            beat.progress("idle")
         holding = [r for r in runners if r.taken_at is not None and not r.give_up]
         if len(holding) <= 1:
             continue
@@ -360,14 +419,24 @@ async def _lease_checker(leases, every: float, runners) -> None:
 
 async def _main(app) -> int:
     from mailproc.cluster import Leases, SentRouter
+    from mailproc.heartbeat import Loops
+    from mailproc.runstate import STATE, read
     from mailproc.sdnotify import notify, watchdog_interval
+    from mailproc.startup import EX_SOFTWARE
+    from mailproc.supervisor import heartbeat, supervise
 
     from mailproc import metrics
 
     loop = asyncio.get_running_loop()
     stop = threading.Event()
     stopping = asyncio.Event()
+    exit_code = 0
     metrics_server = metrics.serve(app.settings)  # off unless [metrics] enabled
+    daemon_settings = app.settings.daemon
+    # the stall history survives restarts: the digest reports stalls since the last one
+    loops = Loops(daemon_settings.stall_after,
+                  (read(state_path(app)) or {}).get("stalls", []))
+    STATE.loops = loops
     apps = app.mailbox_apps()
     leases = Leases(app.db)
     slot = await loop.run_in_executor(None, leases.join)
@@ -375,7 +444,8 @@ async def _main(app) -> int:
     # instances started together spread over the mailboxes instead of racing for the first
     retry = app.settings.cluster.lease_retry
     runners = [MailboxRunner(name, box_app, leases, stop, total=len(apps),
-                             first_delay=((i - slot) % len(apps)) * min(0.5, retry / 2))
+                             first_delay=((i - slot) % len(apps)) * min(0.5, retry / 2),
+                             beat=loops.beat(f"intake {name}", INTAKE_PERIOD))
                for i, (name, box_app) in enumerate(apps.items())]
 
     def request_stop() -> None:
@@ -383,13 +453,18 @@ async def _main(app) -> int:
             log.info("stop requested: finishing the current message")
             # a step stuck on a dead server must not hold the exit past 5 s; every state on
             # disk is recoverable (see mailproc.intake), so leaving hard is safe
-            guard = threading.Timer(HARD_EXIT_AFTER, _hard_exit)
+            guard = threading.Timer(HARD_EXIT_AFTER, lambda: _hard_exit(exit_code))
             guard.daemon = True
             guard.start()
         stop.set()
         stopping.set()
         for runner in runners:
             runner.wake.set()
+
+    def give_up(name: str) -> None:
+        nonlocal exit_code
+        exit_code = EX_SOFTWARE
+        request_stop()
 
     def reload() -> None:
         log.info("SIGHUP: reloading rules and templates")
@@ -400,15 +475,23 @@ async def _main(app) -> int:
         loop.add_signal_handler(sig, request_stop)
     loop.add_signal_handler(signal.SIGHUP, reload)
 
-    tasks = [asyncio.create_task(r.run(), name=f"mailbox-{r.name}") for r in runners]
-    helpers = [asyncio.create_task(_lease_checker(leases, app.settings.cluster.lease_check,
-                                                  runners))]
+    def supervised(beat, start):
+        return asyncio.create_task(supervise(beat, start, stopping,
+                                             daemon_settings.restart_limit, give_up),
+                                   name=beat.name)
+
+    tasks = [supervised(r.beat, r.run) for r in runners]
+    lease_check = app.settings.cluster.lease_check
+    helpers = [supervised(loops.beat("leases", lease_check),
+                          lambda: _lease_checker(leases, lease_check, runners,
+                                                 loops.beats["leases"]))]
     watchdog = watchdog_interval()
-    if watchdog:
-        helpers.append(asyncio.create_task(_watchdog(watchdog, notify)))
+    helpers.append(asyncio.create_task(heartbeat(
+        loops, lambda: STATE.flush(app.settings.data_dir), notify if watchdog else None,
+        min(TICK, watchdog or TICK))))
     router = SentRouter(list(apps.values()))
-    sender = _sender(app, router, stopping)
-    scheduler = _scheduler(app)
+    sender = _sender(app, router, stopping, loops.beat("sender", SENDER_PERIOD), supervised)
+    scheduler = _scheduler(app, loops)
     scheduler.start()
     ready = asyncio.gather(*(r.settled.wait() for r in runners))
     stopped = asyncio.ensure_future(stopping.wait())
@@ -431,16 +514,22 @@ async def _main(app) -> int:
         leases.close()
         if metrics_server is not None:
             metrics_server.shutdown()
+        for beat in loops.beats.values():
+            beat.progress("stopped")
         write_state(app, mailbox="stopped")
-    log.info("stopped")
-    return 0
+    log.info("stopped" if not exit_code else f"stopped with exit code {exit_code}")
+    return exit_code
 
 
-def _sender(app, router, stopping: asyncio.Event):
+def _sender(app, router, stopping: asyncio.Event, beat, supervised):
     from mailproc.outbound.sender import Sender
 
-    sender = Sender.from_app(app, router)
-    return asyncio.create_task(sender.run_forever(stopping, app.settings.jobs.outbox_every))
+    def start():
+        sender = Sender.from_app(app, router)
+        sender.on_progress = lambda: beat.progress("working")
+        return sender.run_forever(stopping, app.settings.jobs.outbox_every, beat)
+
+    return supervised(beat, start)
 
 
 def run_daemon(app) -> int:

@@ -3,6 +3,8 @@
 Each family tells the caller what to do with it:
 
 * ``ConfigError`` stops start-up with one line that names the key and the fix.
+* ``StorageError`` stops start-up with one line that names the path and the fix: the disk,
+  not a setting, is at fault (exit codes: mailproc.startup).
 * ``RuleFileError`` / ``TemplateError`` are librarian mistakes in edited files: reported as
   ``file:line: problem; fix`` and the last good set keeps running.
 * ``MessageError`` is a problem with one message: it goes to the review folder with its reason,
@@ -23,7 +25,13 @@ class ConfigError(MailprocError):
 
 
 class StoreError(MailprocError):
-    """The database cannot be opened or migrated."""
+    """The database cannot be opened or migrated because of a setting (its URL, driver,
+    user, password or name): restarting does not help."""
+
+
+class StorageError(StoreError):
+    """The data folder or the database cannot be written now: a read-only file system, a
+    full disk, a database server that does not answer. Restarting later may help."""
 
 
 class SourceError(MailprocError):

@@ -2,8 +2,10 @@
 
 With ``Type=notify`` systemd waits for ``READY=1`` before it counts the service as started; we
 send it once the mailbox is connected, so "started" means "reading mail". With ``WatchdogSec=``
-systemd restarts the service when ``WATCHDOG=1`` stops arriving; we send it from the event loop,
-so a hung loop is restarted, not left silent. A datagram to a Unix socket needs no library.
+systemd restarts the service when ``WATCHDOG=1`` stops arriving; we send it from the event loop
+and only while none of the daemon's loops is stalled (mailproc.supervisor.heartbeat), so a hung
+event loop or a stalled intake, sender or job is restarted, not left silent. A datagram to a
+Unix socket needs no library.
 """
 
 from __future__ import annotations

@@ -26,11 +26,37 @@ def register(sub) -> None:
 
 
 def run(args) -> int:
+    """Start-up problems end the command with one line and a sysexits code (see
+    mailproc.startup): 78 for a setting, 74 for the storage."""
+    import sys
+
+    from mailproc.errors import ConfigError, StorageError, StoreError
+    from mailproc.startup import EX_CONFIG, EX_IOERR
+
+    try:
+        app = _start(args)
+    except StorageError as exc:
+        print(f"mailproc: {exc}", file=sys.stderr)
+        return EX_IOERR
+    except (ConfigError, StoreError) as exc:
+        print(f"mailproc: {exc}", file=sys.stderr)
+        return EX_CONFIG
+    if args.once:
+        return run_once(app, _parse_at(args.at))
+    from mailproc.daemon import run_daemon
+
+    return run_daemon(app)
+
+
+def _start(args):
+    """Settings, logging, the data folder, the instance lock, the database: the App."""
     global _INSTANCE_LOCK
     import signal
     import sys
+    from pathlib import Path
 
     from mailproc.cluster import InstanceLock
+    from mailproc.startup import check_data_folder, storage_problem
 
     # until the daemon's loop installs its own handlers (imports, database, migrations take
     # a moment), a stop request simply ends the process with success: nothing was begun
@@ -38,12 +64,18 @@ def run(args) -> int:
 
     app = App.from_args(argparse_ns(args))
     setup_logging(app.settings.log)
+    if args.at:
+        _parse_at(args.at)  # a wrong --at: one line before anything starts
+    check_data_folder(Path(app.settings.paths.data))
     from mailproc.trust import warn_if_unverified
 
     warn_if_unverified(app.settings)  # once per process: department mail is not verified
     lock = InstanceLock.for_url(app.settings.database.url)
     if lock is not None:
-        lock.acquire()  # a second instance on one SQLite database stops here, one line
+        try:
+            lock.acquire()  # a second instance on one SQLite database stops here, one line
+        except OSError as exc:
+            raise storage_problem(exc, "database.url", lock.path.parent) from None
         _INSTANCE_LOCK = lock
     if getattr(args, "mailbox", None):
         import dataclasses
@@ -53,11 +85,8 @@ def run(args) -> int:
         settings_for(app.settings, args.mailbox)  # an unknown name: one clear line
         app = App(dataclasses.replace(app.settings, mailboxes=tuple(
             m for m in app.settings.mailboxes if m.name == args.mailbox)))
-    if args.once:
-        return run_once(app, _parse_at(args.at))
-    from mailproc.daemon import run_daemon
-
-    return run_daemon(app)
+    app.db  # noqa: B018 - opened and migrated now: a database that does not open, one line
+    return app
 
 
 def argparse_ns(args):

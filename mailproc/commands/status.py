@@ -1,5 +1,8 @@
 """``mailproc status``: counts by category and state, the review queue, the mailbox; of
-the one mailbox ``--mailbox NAME`` names, else of every mailbox."""
+the one mailbox ``--mailbox NAME`` names, else of every mailbox. With the daemon running,
+each of its loops (intake per mailbox, the sender, the scheduled jobs) with its state, last
+progress and last error, and which of them are stalled (mailproc.heartbeat), read from the
+daemon's state file (mailproc.runstate)."""
 
 from __future__ import annotations
 
@@ -48,6 +51,8 @@ def collect(app: App) -> dict:
         "last_message_at": last.isoformat() if last else None,
         # letters with registration documents the server could not let mailproc delete
         "registration_letters_in_clear": in_clear,
+        "loops": daemon.get("loops", {}) if daemon.get("running") else {},
+        "stalled": daemon.get("stalled", []) if daemon.get("running") else [],
         **_health(app),
         "rules": _rules(app, scope.name),
     }
@@ -90,6 +95,12 @@ def run(args) -> int:
     print(f"to file:        {data['queue']}")
     print("outbox:         " + ", ".join(f"{k} {v}" for k, v in data["outbox"].items()))
     print(f"overdue orders: {data['overdue_orders']}")
+    if data["stalled"]:
+        print("STALLED:        " + ", ".join(data["stalled"]))
+    for name, beat in data["loops"].items():
+        error = f", {beat['error']}" if beat["error"] else ""
+        print(f"loop {name}: {beat['state']} since {beat['since']}, last progress "
+              f"{beat['last_progress_at']}{error}{' - STALLED' if beat['stalled'] else ''}")
     print(f"next digest:    {data['next_runs']['digest'] or '-'}")
     for m in data["next_runs"]["mailings"]:
         print(f"next mailing:   {m['at']} {m['mailing']}")

@@ -84,8 +84,10 @@ def copyuid_map(answer) -> dict[int, int]:
 class Backoff:
     """Exponential backoff with full jitter, logged once per outage rather than per try."""
 
-    def __init__(self, first: float = 0.5, cap: float = 60.0, what: str = "mailbox"):
-        self.first, self.cap, self.what = first, cap, what
+    def __init__(self, first: float = 0.5, cap: float = 60.0, what: str = "mailbox",
+                 verb: str = "unreachable", reason: Callable[[BaseException], str] | None = None):
+        self.first, self.cap, self.what, self.verb = first, cap, what, verb
+        self.reason = reason or (lambda exc: type(exc).__name__)
         self.tries = 0
         self.since = 0.0
 
@@ -93,14 +95,15 @@ class Backoff:
         """Record one failure; returns how long to sleep before the next try."""
         if self.tries == 0:
             self.since = time.monotonic()
-            log.warning("%s unreachable (%s); retrying with backoff", self.what,
-                        type(exc).__name__)
+            log.warning("%s %s (%s); retrying with backoff", self.what, self.verb,
+                        self.reason(exc))
         self.tries += 1
         return random.uniform(self.first / 2, min(self.cap, self.first * 2 ** self.tries))
 
     def succeeded(self) -> None:
         if self.tries:
-            log.info("%s reachable again after %.1f s and %d tries", self.what,
+            log.info("%s %s again after %.1f s and %d tries", self.what,
+                     "reachable" if self.verb == "unreachable" else "working",
                      time.monotonic() - self.since, self.tries)
         self.tries = 0
 

@@ -146,6 +146,8 @@ class Sender:
         self._results: list[tuple[str, int, object]] = []
         self._copier = ThreadPoolExecutor(1, thread_name_prefix="sent-copy") if source else None
         self._claimer = ThreadPoolExecutor(1, thread_name_prefix="outbox-claim")
+        #: called after each batch of results is recorded (the daemon's heartbeat)
+        self.on_progress = None
 
     @classmethod
     def from_app(cls, app, source=None) -> "Sender":
@@ -415,6 +417,8 @@ class Sender:
                 stats.sent += len(simple)
             if rest:
                 self._flush_rows(s, rest, now, stats)
+        if self.on_progress is not None:
+            self.on_progress()
 
     def _flush_rows(self, s, batch, now, stats: SendStats) -> None:
         rows = {r.id: r for r in s.scalars(select(OutboxMessage).where(
@@ -532,15 +536,24 @@ class Sender:
                         type(exc).__name__)
             return False
 
-    async def run_forever(self, stop: asyncio.Event, interval: float = 5.0) -> None:
-        """The daemon's sender task: a pass whenever something may be due, until ``stop``."""
+    async def run_forever(self, stop: asyncio.Event, interval: float = 5.0, beat=None) -> None:
+        """The daemon's sender task: a pass whenever something may be due, until ``stop``.
+        ``beat`` (mailproc.heartbeat.Beat) is marked after every pass: progress, or what
+        failed (the pass is tried again ``interval`` later; the rows stay queued)."""
+        from mailproc.faults import reason
+
         while not stop.is_set():
             try:
                 stats = await self.run_once(stop)
                 if stats.sent or stats.failed:
                     log.info("outbox pass: %s", stats)
-            except Exception:  # noqa: BLE001 - the loop never dies; the rows stay queued
-                log.exception("outbox pass failed; retrying")
+                if beat is not None:
+                    beat.progress("working" if stats.sent or stats.failed else "idle")
+            except Exception as exc:  # noqa: BLE001 - the loop never dies; the rows stay queued
+                log.warning("outbox pass failed (%s); retrying", reason(exc))
+                log.debug("outbox pass traceback", exc_info=True)
+                if beat is not None:
+                    beat.failing(reason(exc))
             try:
                 await asyncio.wait_for(stop.wait(), timeout=interval)
             except asyncio.TimeoutError:

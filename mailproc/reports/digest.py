@@ -46,6 +46,14 @@ QUESTION_WAITING_RU = {
 }
 REVIEW_STATES = ("review", "review-pending")
 
+#: why a loop of the daemon stalled (mailproc.faults reasons), for the librarians
+STALL_REASONS_RU = (
+    ("disk full", "диск сервера заполнен"), ("quota", "диск сервера заполнен"),
+    ("read-only", "диск сервера доступен только для чтения"), ("I/O", "ошибка диска сервера"),
+    ("database", "база данных недоступна"), ("storage", "ошибка диска сервера"),
+    ("mailbox", "почтовый сервер недоступен"), ("job failed", "задание завершается с ошибкой"),
+)
+
 
 def _listing(items: list[dict], total: int | None = None) -> dict:
     return {"shown": items[:LIMIT], "count": len(items) if total is None else total,
@@ -251,6 +259,37 @@ def planned_today(settings, now: datetime) -> tuple[list[dict], str]:
     return out, ""
 
 
+def _stall_loop_ru(name: str) -> str:
+    kind, _, rest = name.partition(" ")
+    if kind == "intake":
+        return f"чтение почтового ящика {rest}" if rest != "default" else "чтение почтового ящика"
+    if kind == "sender":
+        return "отправка писем"
+    if kind == "job":
+        return f"плановое задание «{rest}»"
+    return f"служебный цикл «{name}»"
+
+
+def stalls(settings, since: datetime, now: datetime) -> dict:
+    """The daemon's stalls (mailproc.heartbeat) since the previous digest, from its state
+    file (mailproc.runstate): what stopped, from when to when, why, in Russian."""
+    from mailproc import runstate
+    from mailproc.heartbeat import stalls_between
+
+    state = runstate.read(runstate.path_in(settings.data_dir)) or {}
+    utc = (since.astimezone(timezone.utc).isoformat(timespec="seconds"),
+           now.astimezone(timezone.utc).isoformat(timespec="seconds"))
+    items = []
+    for record in stalls_between(state.get("stalls", []), *utc):
+        error = record.get("error") or ""
+        why = next((ru for needle, ru in STALL_REASONS_RU if needle in error), "")
+        items.append({"what": _stall_loop_ru(record["loop"]),
+                      "from": datetime.fromisoformat(record["from"]),
+                      "to": datetime.fromisoformat(record["to"]) if record.get("to") else None,
+                      "why": why})
+    return _listing(items)
+
+
 def build_digest(session: Session, settings, now: datetime) -> dict:
     """The digest's context: every section, from the rows as they are at ``now``."""
     since = previous_digest(settings, now)
@@ -266,11 +305,13 @@ def build_digest(session: Session, settings, now: datetime) -> dict:
         "failures": failures(session, since, now),
         "limits": limits(session, since, now),
         "mailings": mailings(session, settings, now),
+        "stalls": stalls(settings, since, now),
     }
     digest["attention"] = (digest["orders"]["overdue"]["count"] + digest["questions"]["count"]
                            + digest["review"]["count"]
                            + digest["registrations"]["incomplete"]["count"]
-                           + digest["failures"]["failed"]["count"])
+                           + digest["failures"]["failed"]["count"]
+                           + digest["stalls"]["count"])
     return digest
 
 

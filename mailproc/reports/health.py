@@ -53,7 +53,8 @@ def health_fields(app, now: datetime | None = None) -> dict:
     scope = mailbox_scope(app)
     with app.db.session() as s:
         outbox = dict(s.execute(select(OutboxMessage.state, func.count())
-                                .where(OutboxMessage.state.in_(("queued", "sending", "error")),
+                                .where(OutboxMessage.state.in_(("queued", "sending", "error",
+                                                                "failed")),
                                        scope.outbox())
                                 .group_by(OutboxMessage.state)).all())
         queue = s.scalar(select(func.count()).select_from(Message)
@@ -68,7 +69,7 @@ def health_fields(app, now: datetime | None = None) -> dict:
         "last_processed_at": last.isoformat() if last else None,
         "queue": queue,
         "outbox": {"queued": outbox.get("queued", 0), "sending": outbox.get("sending", 0),
-                   "error": outbox.get("error", 0)},
+                   "error": outbox.get("error", 0), "failed": outbox.get("failed", 0)},
         "overdue_orders": overdue,
         "next_runs": {"digest": digest.isoformat() if digest else None,
                       "mailings": next_mailings(app.settings, now)},

@@ -13,11 +13,11 @@ from pathlib import Path
 
 from sqlalchemy import create_engine, event
 from sqlalchemy.engine import Engine, make_url
-from sqlalchemy.exc import ArgumentError, NoSuchModuleError, OperationalError
+from sqlalchemy.exc import ArgumentError, DBAPIError, NoSuchModuleError
 from sqlalchemy.orm import Session, sessionmaker
 
 from mailproc.config import redact
-from mailproc.errors import StoreError
+from mailproc.errors import StorageError, StoreError
 
 
 class Database:
@@ -160,7 +160,13 @@ def open_database(url: str, busy_timeout: float = 30.0, migrate: bool = True) ->
                          f"postgresql+psycopg://user@host/db") from None
     if parsed.get_backend_name() == "sqlite":
         if parsed.database and parsed.database != ":memory:":
-            _private_sqlite_files(Path(parsed.database))
+            try:
+                _private_sqlite_files(Path(parsed.database))  # makes the folder too
+            except OSError as exc:
+                from mailproc.startup import storage_problem
+
+                raise storage_problem(exc, "database.url", Path(parsed.database).parent) \
+                    from None
         engine = create_engine(url, connect_args={"timeout": busy_timeout})
         event.listen(engine, "connect", _sqlite_pragmas(int(busy_timeout * 1000)))
         event.listen(engine, "begin", _sqlite_begin)
@@ -177,7 +183,41 @@ def open_database(url: str, busy_timeout: float = 30.0, migrate: bool = True) ->
 
         try:
             upgrade(db)
-        except OperationalError as exc:
-            raise StoreError(f"database.url: cannot open {parsed.render_as_string()}: "
-                             f"{' '.join(str(exc.orig).split())}") from None
+        except DBAPIError as exc:
+            raise open_problem(parsed, exc) from None
     return db
+
+
+#: what the database says -> (a setting is wrong, the fix); anything else is the storage's
+_SETTING_PROBLEMS = (
+    ("password authentication failed", "set the password (MAILPROC_DATABASE_URL)"),
+    ("role", "create that user in PostgreSQL or fix the user in the URL"),
+    ("does not exist", "create the database (createdb) or fix its name in the URL"),
+    ("no password supplied", "set the password (MAILPROC_DATABASE_URL)"),
+)
+_STORAGE_FIXES = (
+    ("disk is full", "free space on the database's disk; the service starts again by itself"),
+    ("no space left", "free space on the database's disk; the service starts again by itself"),
+    ("readonly database", "make the database file and its folder writable by the service "
+                          "user, or remount the disk read-write"),
+    ("not a database", "the file is damaged or not mailproc's: restore it from a backup "
+                       "(mailproc restore)"),
+    ("unable to open", "check that the folder exists and the service user may write it"),
+    ("connection refused", "start PostgreSQL, or fix the host and port in the URL"),
+    ("could not connect", "start PostgreSQL, or fix the host and port in the URL"),
+)
+
+
+def open_problem(parsed, exc: DBAPIError) -> StoreError:
+    """One line for a database that does not open: StoreError when a setting is at fault
+    (exit 78 at start), StorageError when the storage is (exit 74; see mailproc.startup)."""
+    text = " ".join(str(exc.orig).split())
+    where = f"database.url: cannot open {parsed.render_as_string()}: {text}"
+    low = text.lower()
+    for needle, fix in _SETTING_PROBLEMS:
+        if needle in low and "connection refused" not in low:
+            return StoreError(f"{where}; {fix}")
+    for needle, fix in _STORAGE_FIXES:
+        if needle in low:
+            return StorageError(f"{where}; {fix}")
+    return StorageError(f"{where}; check the database server and its disk")

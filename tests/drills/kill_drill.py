@@ -103,19 +103,26 @@ def run_drill(messages: int = 1000, kills: int = 20, seed: int = 1,
                 result.clean_exit = proc.wait(timeout=10) == 0
             except Exception:  # noqa: BLE001
                 proc.kill()
-        folders = message_ids_by_folder(server)
-        per_row = Counter(mid for (mid,) in setup.sql("SELECT message_id FROM messages"))
-        placed = Counter(mid for ids in folders.values() for mid in ids)
-        expected = [f"<drill-{i}@example.org>" for i in range(messages)]
-        result.rows = sum(per_row.values())
-        result.lost = [m for m in expected if per_row[m] == 0 or placed[m] == 0]
-        result.recorded_twice = [m for m, n in per_row.items() if n > 1]
-        result.in_two_folders = [m for m, n in placed.items() if n > 1]
-        result.left_in_inbox = len(folders.get("INBOX", []))
-        result.not_done = setup.sql(
-            "SELECT count(*) FROM messages WHERE state != 'done'")[0][0]
+        count_exactly_once(result, setup, server, messages)
     result.seconds = time.monotonic() - started
     return result
+
+
+def count_exactly_once(result, setup: MailprocSetup, server: DovecotServer,
+                       messages: int) -> dict[str, list[str]]:
+    """Fill ``result``'s rows, lost, recorded_twice, in_two_folders, left_in_inbox and
+    not_done for ``drill_message(0 .. messages-1)``; returns the Message-IDs by folder."""
+    folders = message_ids_by_folder(server)
+    per_row = Counter(mid for (mid,) in setup.sql("SELECT message_id FROM messages"))
+    placed = Counter(mid for ids in folders.values() for mid in ids)
+    expected = [f"<drill-{i}@example.org>" for i in range(messages)]
+    result.rows = sum(per_row.values())
+    result.lost = [m for m in expected if per_row[m] == 0 or placed[m] == 0]
+    result.recorded_twice = [m for m, n in per_row.items() if n > 1]
+    result.in_two_folders = [m for m, n in placed.items() if n > 1]
+    result.left_in_inbox = len(folders.get("INBOX", []))
+    result.not_done = setup.sql("SELECT count(*) FROM messages WHERE state != 'done'")[0][0]
+    return folders
 
 
 def main() -> int:

@@ -120,7 +120,7 @@ def test_second_instance_on_sqlite_refuses(mailproc_setup):
     try:
         wait_for(lambda: mailproc_setup.daemon_state().get("mailbox") == "connected", 30)
         second = mailproc_setup.command("run", timeout=30)
-        assert second.returncode == 2
+        assert second.returncode == 78  # EX_CONFIG: mailproc.startup
         lines = second.stderr.strip().splitlines()
         assert len(lines) == 1 and "another mailproc" in lines[0] and "SQLite" in lines[0]
     finally:

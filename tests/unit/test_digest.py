@@ -145,5 +145,36 @@ def test_status_shows_what_waits_and_the_next_digest(world, tmp_path, capsys):
     assert data["overdue_orders"] == overdue
     assert data["outbox"]["queued"] == one(world, "SELECT count(*) FROM outbox "
                                                   "WHERE state = 'queued'")
+    assert data["outbox"]["failed"] == one(world, "SELECT count(*) FROM outbox "
+                                                  "WHERE state = 'failed'")
     assert data["review"] == 2
     assert data["next_runs"]["digest"] is not None
+
+
+def test_digest_reports_the_daemons_stalls_since_the_last_digest(world, tmp_path, capsys):
+    """The daemon's stall history (its state file, mailproc.runstate) reaches the digest:
+    a stall since the previous digest is listed in Russian with its cause; an older one
+    is not."""
+    from mailproc.heartbeat import Loops
+    from mailproc.runstate import RunState
+
+    data = tmp_path / "data"
+    state = RunState()
+    state.loops = Loops(60, history=[
+        {"loop": "intake default", "from": "2026-11-25T05:02:00+00:00",
+         "to": "2026-11-25T05:31:00+00:00", "error": "storage: disk full"},
+        {"loop": "sender", "from": "2026-11-20T05:02:00+00:00",
+         "to": "2026-11-20T05:10:00+00:00", "error": "database: OperationalError"}])
+    state.update(data, mailbox="stopped")
+    state.reset()
+    config = tmp_path / "mailproc.toml"
+    config.write_text(f'[database]\nurl = "{world.settings.database.url}"\n'
+                      f'[paths]\ntemplates = "{world.settings.paths.templates}"\n'
+                      f'data = "{data}"\n'
+                      f'rules = "{world.settings.paths.rules}"\n', encoding="utf-8")
+    assert main(["--config", str(config), "digest", "--date", "2026-11-26"]) == 0
+    out = capsys.readouterr().out
+    assert "ПЕРЕРЫВЫ В РАБОТЕ mailproc: 1" in out
+    assert ("- чтение почтового ящика: с 25 ноября 2026 г., 14:02 до 25 ноября 2026 г., 14:31 "
+            "(диск сервера заполнен)") in out
+    assert "отправка писем" not in out

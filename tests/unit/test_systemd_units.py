@@ -50,3 +50,18 @@ def test_service_is_hardened_and_notifies():
                  "PrivateTmp=true", "NoNewPrivileges=true", "ReadWritePaths=/var/lib/mailproc",
                  "EnvironmentFile=", "ExecReload=/bin/kill -HUP $MAINPID"):
         assert line in text
+
+
+def test_service_is_not_restarted_for_a_wrong_setting_but_is_for_storage():
+    """mailproc run exits 78 (EX_CONFIG) for a setting and 74 (EX_IOERR) for the storage
+    (mailproc.startup): systemd must not restart the first every few seconds, and must
+    restart the second so the service comes back once the disk is fixed."""
+    from mailproc.startup import EX_CONFIG, EX_IOERR, EX_SOFTWARE
+
+    text = (REPO / "systemd/mailproc.service").read_text()
+    prevent = [line.split("=", 1)[1].split() for line in text.splitlines()
+               if line.startswith("RestartPreventExitStatus=")]
+    codes = {c for line in prevent for c in line}
+    assert str(EX_CONFIG) in codes
+    assert str(EX_IOERR) not in codes and str(EX_SOFTWARE) not in codes
+    assert "Restart=on-failure" in text

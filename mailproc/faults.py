@@ -1,0 +1,52 @@
+"""Whose fault is an exception: the mailbox's, the database's, the disk's, or the code's?
+
+The daemon keeps these apart (issue 18): a database error is never reported as a mailbox
+error, and a full disk is named as such, so the log line says what to fix. ``kind`` sorts an
+exception into "mailbox" (``SourceError``: the IMAP server is away or refuses us), "database"
+(any SQLAlchemy error), "storage" (an OSError of the file system: full, read-only, I/O) or
+"internal" (anything else: a bug); ``reason`` is a short text for logs and ``mailproc
+status`` with no personal data (exception types and errno names, never the message text,
+which may quote a row).
+"""
+
+from __future__ import annotations
+
+import errno
+
+from sqlalchemy.exc import SQLAlchemyError
+
+from mailproc.errors import SourceError
+
+#: errno values that mean "the disk", with the words logs and status use for them
+DISK = {errno.ENOSPC: "disk full", errno.EDQUOT: "disk quota exceeded",
+        errno.EROFS: "read-only file system", errno.EIO: "I/O error"}
+
+#: what SQLite and PostgreSQL say when their disk is full or read-only
+_DB_DISK = (("disk is full", "disk full"), ("no space left", "disk full"),
+            ("could not extend file", "disk full"), ("readonly database", "read-only database"),
+            ("disk i/o error", "I/O error"))
+
+
+def kind(exc: BaseException) -> str:
+    if isinstance(exc, SourceError):
+        return "mailbox"
+    if isinstance(exc, SQLAlchemyError):
+        return "database"
+    if isinstance(exc, OSError) and (exc.errno in DISK or exc.filename):
+        return "storage"
+    return "internal"
+
+
+def reason(exc: BaseException) -> str:
+    """"database: OperationalError (disk full)", "storage: disk full", "mailbox:
+    SourceUnavailable", "internal: KeyError"."""
+    k = kind(exc)
+    name = type(exc).__name__
+    if k == "storage":
+        return f"storage: {DISK.get(exc.errno) or errno.errorcode.get(exc.errno, name)}"
+    if k == "database":
+        text = str(getattr(exc, "orig", "") or "").lower()
+        for needle, words in _DB_DISK:
+            if needle in text:
+                return f"database: {name} ({words})"
+    return f"{k}: {name}"
