@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import base64
 import hashlib
+from collections.abc import Iterable
 from functools import lru_cache
 from email.utils import format_datetime
 from urllib.parse import quote
@@ -87,7 +88,7 @@ def _text_part(text: str, subtype: str) -> str:
             + _b64(text.replace("\r\n", "\n").replace("\n", "\r\n").encode("utf-8")))
 
 
-def _attachment_part(name: str, content_type: str, data: bytes) -> str:
+def _attachment_head(name: str, content_type: str) -> str:
     ctype = content_type or "application/octet-stream"
     if name.isascii() and '"' not in name and "\\" not in name:
         ct_name = disp = f'"{name}"'
@@ -97,7 +98,7 @@ def _attachment_part(name: str, content_type: str, data: bytes) -> str:
         disposition = f"attachment;{CRLF} filename*=utf-8''{quote(name, safe='')}"
     return (f"Content-Type: {ctype};{CRLF} name={ct_name}{CRLF}"
             f"Content-Disposition: {disposition}{CRLF}"
-            f"Content-Transfer-Encoding: base64{CRLF}{CRLF}" + _b64(data))
+            f"Content-Transfer-Encoding: base64{CRLF}{CRLF}")
 
 
 def _multipart(subtype: str, boundary: str, parts: list[str]) -> str:
@@ -107,9 +108,11 @@ def _multipart(subtype: str, boundary: str, parts: list[str]) -> str:
             f"{body}--{boundary}--{CRLF}")
 
 
-def build_message(row, attachments: list[tuple[object, bytes]], from_name: str) -> bytes:
+def build_message(row, attachments: Iterable[tuple[object, bytes]], from_name: str) -> bytes:
     """The RFC 5322 message for ``row``; ``attachments`` pairs each OutboxAttachment with its
-    bytes, which are carried unchanged (base64)."""
+    bytes, which are carried unchanged (base64). It is read one pair at a time and each file
+    is encoded as bytes before the next is taken, so a generator keeps one file's clear bytes
+    in memory, not all of them, and no text copy of the base64 is ever made."""
     seed = hashlib.sha256(row.message_id.encode()).hexdigest()[:24]
     lines = [
         f"From: {format_address(from_name, row.sender)}",
@@ -124,12 +127,24 @@ def build_message(row, attachments: list[tuple[object, bytes]], from_name: str) 
         if extra.get(name):
             lines.append(f"{name}: {encode_header(name, extra[name])}")
     lines.append("MIME-Version: 1.0")
+    head = CRLF.join(lines) + CRLF
     body = _text_part(row.text, "plain")
     if row.html:
         body = _multipart("alternative", f"=_mp_{seed}_alt",
                           [body, _text_part(row.html, "html")])
-    if attachments:
-        body = _multipart("mixed", f"=_mp_{seed}_mix",
-                          [body] + [_attachment_part(a.name, a.content_type, data)
-                                    for a, data in attachments])
-    return (CRLF.join(lines) + CRLF + body).encode("ascii")
+    files = [(_attachment_head(a.name, a.content_type).encode("ascii"),
+              base64.encodebytes(data).replace(b"\n", b"\r\n"))
+             for a, data in attachments]
+    if not files:
+        return (head + body).encode("ascii")
+    # _multipart("mixed", ...) written as bytes: every part ends with CRLF here
+    boundary = f"=_mp_{seed}_mix"
+    sep = f"--{boundary}{CRLF}".encode("ascii")
+    pieces = [(head + f'Content-Type: multipart/mixed;{CRLF} boundary="{boundary}"{CRLF}{CRLF}'
+               ).encode("ascii"), sep, body.encode("ascii")]
+    if not body.endswith(CRLF):
+        pieces.append(CRLF.encode())
+    for part_head, encoded in files:
+        pieces += [sep, part_head, encoded]
+    pieces.append(f"--{boundary}--{CRLF}".encode("ascii"))
+    return b"".join(pieces)
