@@ -114,9 +114,10 @@ def check_text_cells(text: str, delimiter: str, limits: TableLimits) -> None:
 
 # -- the ZIP archive of an XLSX ------------------------------------------------------------------
 
-#: a row or a cell element opening (``<row ...>``, ``<c r="A1" ...>``, ``<c/>``), SpreadsheetML
-_TAGS = re.compile(rb"<(row|c)[\s/>]")
-_LONGEST_TAG = 5  # "<row "
+#: a row or a cell element opening (``<row ...>``, ``<c r="A1" ...>``, ``<c/>``), SpreadsheetML,
+#: with or without a namespace prefix (``<x:row>``, as the Open XML SDK writes)
+_TAGS = re.compile(rb"<(?:[A-Za-z_][\w.-]{0,31}:)?(row|c)[\s/>]")
+_LONGEST_TAG = 40  # "<" + a prefix of up to 32 characters + ":row "
 
 
 class _SheetCounter:

@@ -153,3 +153,27 @@ def test_mailed_bomb_goes_to_review_with_the_limit_named(tmp_path, monkeypatch, 
         assert row.state == "review" and row.category == "review"
         assert "список контактов не прочитан: «сотрудники.xlsx»" in row.reason
         assert "outreach.max_inflated_size" in row.reason
+
+
+def test_worksheet_cells_are_counted_before_openpyxl_builds_a_row():
+    """A sheet's <row>/<c> tags are counted while it inflates, with or without a namespace
+    prefix, across chunk boundaries: one row of 600 cells is refused by the columns limit."""
+    import io
+    import zipfile
+
+    from mailproc.outreach.limits import _SheetCounter
+
+    for prefix in ("", "x:"):
+        cells = "".join(f'<{prefix}c r="A{i}"><{prefix}v>1</{prefix}v></{prefix}c>'
+                        for i in range(600)).encode()
+        sheet = f"<{prefix}sheetData><{prefix}row r=\"1\">".encode() + cells
+        counter = _SheetCounter(TableLimits(columns=10_000))
+        for i in range(0, len(sheet), 7):  # cut everywhere
+            counter.feed(sheet[i:i + 7])
+        counter.feed(b" " * 64)
+        assert (counter.rows, counter.cells) == (1, 600), prefix
+    wide = _xlsx([["ФИО", "E-mail"], ["x"] * 600])
+    with zipfile.ZipFile(io.BytesIO(wide)) as z:
+        assert b"<c " in z.read("xl/worksheets/sheet1.xml")
+    with pytest.raises(TableLimitError, match="в строке 2 превышает предел 500"):
+        read_table("t.xlsx", wide)
