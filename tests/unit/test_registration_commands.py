@@ -83,6 +83,15 @@ def test_export_is_audited_and_purge_then_says_destroyed(app, capsys, tmp_path):
     assert code == 1 and "уничтожены" in out and when in out
 
 
+def opens_only_with(root: Path, fresh: str, old: str) -> None:
+    """Every vault file (chunked: every chunk) opens with the fresh key, none with the old."""
+    for path in root.rglob("*.bin"):
+        rel = str(path.relative_to(root))
+        Vault(root, [fresh]).get(rel)
+        with pytest.raises(ConfigError):
+            Vault(root, [old]).get(rel)
+
+
 def test_rotate_key_reencrypts_and_drops_the_old_key(app, capsys, tmp_path):
     token = handed(app)
     key_file = Path(app.settings.vault.key_file)
@@ -91,12 +100,7 @@ def test_rotate_key_reencrypts_and_drops_the_old_key(app, capsys, tmp_path):
     assert code == 0 and "re-encrypted 2 file(s)" in out
     fresh = key_file.read_text().strip()
     assert fresh != old and "\n" not in fresh
-    root = Path(app.settings.vault.dir)
-    for path in root.rglob("*.bin"):  # chunked files: every chunk opens with the fresh key
-        rel = str(path.relative_to(root))
-        Vault(root, [fresh]).get(rel)
-        with pytest.raises(ConfigError):
-            Vault(root, [old]).get(rel)
+    opens_only_with(Path(app.settings.vault.dir), fresh, old)
     code, _ = cli(capsys, "vault", "export", token, "--to", str(tmp_path / "look"))
     assert code == 0
 
@@ -151,9 +155,4 @@ def test_rotate_key_from_the_environment_needs_the_new_key_first(app, capsys, mo
     monkeypatch.setenv("MAILPROC_VAULT_KEY", f"{fresh},{old}")
     code, out = cli(capsys, "vault", "rotate-key")
     assert code == 0 and "re-encrypted 2 file(s)" in out
-    root = Path(app.settings.vault.dir)
-    for path in root.rglob("*.bin"):  # chunked files: every chunk opens with the fresh key
-        rel = str(path.relative_to(root))
-        Vault(root, [fresh]).get(rel)
-        with pytest.raises(ConfigError):
-            Vault(root, [old]).get(rel)
+    opens_only_with(Path(app.settings.vault.dir), fresh, old)
