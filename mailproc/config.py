@@ -383,6 +383,24 @@ class OutreachSettings:
         200, "Recipients handed to the outbox per mailing in one pass: mailings flow in steps "
         "and never crowd out replies to readers.",
     )
+    max_table_rows: int = setting(
+        50_000, "A contact table (XLSX/CSV, mailed or imported) with more rows is refused; a "
+        "mailed one goes to review with the limit named.",
+    )
+    max_table_columns: int = setting(
+        500, "A contact table with a row of more columns is refused.",
+    )
+    max_table_cells: int = setting(
+        1_000_000, "A contact table with more cells in all is refused.",
+    )
+    max_inflated_size: int = setting(
+        "20MB", "An XLSX whose archive holds a part larger than this once unpacked is refused: "
+        "checked in the archive's directory before unpacking and counted while unpacking.",
+        kind="size",
+    )
+    max_table_time: float = setting(
+        "30s", "A contact table that takes longer to read is refused.", kind="duration",
+    )
 
 
 @dataclass(frozen=True)

@@ -79,7 +79,7 @@ from mailproc import metrics
 from mailproc.errors import SourceUnavailable
 from mailproc.letter import Letter, decode_letter
 from mailproc.mailbox.base import MailboxSource, MessageRef
-from mailproc.mailbox.partial import load_attachments
+from mailproc.mailbox.partial import load_attachments, release_attachments
 from mailproc.mailbox.prefetch import prefetched
 from mailproc.private import private_dir, write_private
 from mailproc.registrations.sealed import seal
@@ -287,6 +287,8 @@ class Intake:
         except Exception as exc:  # noqa: BLE001 - the loop never dies; the message goes to review
             self._failed(uid, raw, letter, exc, stats, started, decision)
             return None
+        finally:
+            release_attachments(letter)  # loaded for the actions only, not for the batch
         return self._done(row_id, row, _Filed(uid, raw, letter, decision, started), stats)
 
     def _done(self, row_id: int, row: Message | dict, item: "_Filed",

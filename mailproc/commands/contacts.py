@@ -16,6 +16,7 @@ from mailproc.outreach.columns import parse_map
 from mailproc.outreach.importer import Progress, apply_import, parse_table
 from mailproc.outreach.models import ConsentEvent, Contact, PendingImport
 from mailproc.outreach.plan import load_plan
+from mailproc.outreach.limits import TableLimits
 from mailproc.outreach.tables import read_table
 from mailproc.store.base import utcnow
 
@@ -88,7 +89,7 @@ def import_contacts(args) -> int:
     if not path.is_file():
         raise MailprocError(f"{args.file}: файл не найден")
     explicit = parse_map(app.settings.outreach.column_map) | parse_map(args.map)
-    table = read_table(str(path))
+    table = read_table(str(path), limits=TableLimits.from_settings(app.settings))
     progress = Progress(table.total)
     try:
         parsed = parse_table(table.rows, explicit, progress)

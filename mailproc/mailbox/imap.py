@@ -25,6 +25,7 @@ response, message bodies included, logged or not (measured: the bare fetch fell 
 from __future__ import annotations
 
 import imaplib
+import io
 import logging
 import random
 import re
@@ -41,6 +42,7 @@ from imapclient.exceptions import IMAPClientAbortError, IMAPClientError, LoginEr
 
 from mailproc.config import redact
 from mailproc.errors import ConfigError, SourceError, SourceUnavailable
+from mailproc.letter.transfer import STREAMABLE, PartDecoder
 from mailproc.mailbox.base import MailboxSource, MessageRef
 
 log = logging.getLogger("mailproc.mailbox.imap")
@@ -50,6 +52,8 @@ _NETWORK_ERRORS = (OSError, socket.timeout, ssl.SSLError, imaplib.IMAP4.abort,
                    IMAPClientAbortError, EOFError)
 _COPYUID = re.compile(rb"COPYUID\s+(\d+)\s+([\d:,]+)\s+([\d:,]+)")
 _APPENDUID = re.compile(rb"APPENDUID\s+(\d+)\s+(\d+)")
+#: octets of a big part fetched per round trip by ``ImapSource.load_part``
+PART_RANGE = 2 * 1024 * 1024
 
 
 def _quiet(client: IMAPClient) -> None:
@@ -362,14 +366,38 @@ class ImapSource(MailboxSource):
             yield str(uid), letter
 
     def load_part(self, uid: str, part: str, folder: str | None = None) -> bytes | None:
-        """One MIME part's decoded bytes (transfer encoding from its MIME header)."""
+        """One MIME part's decoded bytes (transfer encoding from its MIME header).
+
+        The body comes in ranges of ``PART_RANGE`` octets (RFC 3501 6.4.5) decoded as they
+        arrive (mailproc.letter.transfer), so a big part is held once, decoded: not also
+        whole in base64 and again as a parsed message."""
         import email
 
-        got = self.fetch_parts(uid, [f"{part}.MIME", part], folder=folder)
-        if not got.get(part) and not got.get(f"{part}.MIME"):
-            return None
-        msg = email.message_from_bytes(got.get(f"{part}.MIME", b"") + got.get(part, b""))
-        return msg.get_payload(decode=True)
+        header = self.fetch_parts(uid, [f"{part}.MIME"], folder=folder).get(f"{part}.MIME", b"")
+        encoding = str(email.message_from_bytes(header).get(
+            "Content-Transfer-Encoding", "")).strip().lower()
+        if encoding not in STREAMABLE:
+            got = self.fetch_parts(uid, [part], folder=folder)
+            if not got.get(part) and not header:
+                return None
+            return email.message_from_bytes(header + got.get(part, b"")).get_payload(
+                decode=True)
+        decoder, out, offset = PartDecoder(encoding), io.BytesIO(), 0
+        while True:
+            item = f"BODY.PEEK[{part}]<{offset}.{PART_RANGE}>".encode()
+            try:
+                data = self._call(self._c.fetch, [int(uid)], [item], folder=folder)
+            except IMAPClientError:
+                data = {}
+            piece = data.get(int(uid), {}).get(f"BODY[{part}]<{offset}>".encode()) or b""
+            if not piece and offset == 0 and not header:
+                return None
+            out.write(decoder.feed(piece))
+            offset += len(piece)
+            if len(piece) < PART_RANGE:
+                break
+        out.write(decoder.finish())
+        return out.getvalue()  # the buffer itself, not a copy, once it is written
 
     def fetch_structure(self, uids: Iterable[str]) -> dict[str, dict]:
         """RFC822.SIZE, BODYSTRUCTURE and the header block, without any body part."""

@@ -13,7 +13,9 @@ estimated from the transfer encoding), ``data=None``, ``sha256=""`` (unknown unt
 ``letter_attachment_bytes(letter, att)`` loads an attachment's bytes on demand, from the
 message while it is still in the intake folder; the intake calls ``load_attachments`` before
 running a decision's actions (actions read ``Attachment.data``), so only messages that are
-merely filed (automatic mail, no actions) never download their attachments.
+merely filed (automatic mail, no actions) never download their attachments, and
+``release_attachments`` drops the bytes again once the message is done. A big part is fetched
+in ranges and decoded as they arrive (``ImapSource.load_part``), so it is held once, decoded.
 
 ``content_hash`` of such a letter is a fingerprint of the header block, the body structure
 and the size ("p:" scheme inside the hash input), not a hash of every byte; a message always
@@ -208,3 +210,14 @@ def load_attachments(letter: Letter) -> int:
             letter_attachment_bytes(letter, att)
             loaded += 1
     return loaded
+
+
+def release_attachments(letter: Letter | None) -> None:
+    """Forget the bytes ``load_attachments`` loaded, once the message is done: the batch it
+    came in (up to ``fetch_batch`` letters) is kept until its end, and must not keep every
+    letter's attachments with it."""
+    if letter is None or getattr(letter, "load_part", None) is None:
+        return
+    for att in letter.attachments:
+        if att.part:
+            att.data = None

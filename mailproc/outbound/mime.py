@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import base64
 import hashlib
+from collections.abc import Iterable
 from email.message import Message
 from email.utils import format_datetime
 from functools import lru_cache
@@ -90,13 +91,14 @@ def _text_part(text: str, subtype: str) -> str:
             + _b64(text.replace("\r\n", "\n").replace("\n", "\r\n").encode("utf-8")))
 
 
-def _attachment_part(name: str, content_type: str, data: bytes) -> str:
-    """One attachment. The name is rebuilt (``filenames.safe_name``, idempotent: callers have
-    usually rebuilt it already) and its parameters are written by the standard library
-    (``email.message.Message.add_header``: a quoted string when ASCII, else RFC 2231
-    ``filename*=utf-8''...``); the rebuilt name's length cap keeps the line under RFC
-    5322's 998 characters. No RFC 2047 ``name=`` for old clients: encoded words inside a
-    parameter are not a standard (RFC 2047 5), and every client in use reads RFC 2231."""
+def _attachment_head(name: str, content_type: str) -> str:
+    """One attachment's header lines. The name is rebuilt (``filenames.safe_name``,
+    idempotent: callers have usually rebuilt it already) and its parameters are written by
+    the standard library (``email.message.Message.add_header``: a quoted string when ASCII,
+    else RFC 2231 ``filename*=utf-8''...``); the rebuilt name's length cap keeps the line
+    under RFC 5322's 998 characters. No RFC 2047 ``name=`` for old clients: encoded words
+    inside a parameter are not a standard (RFC 2047 5), and every client in use reads RFC
+    2231."""
     ctype = safe_content_type(content_type)
     name = safe_name(name, ctype)
     params = Message()
@@ -104,7 +106,12 @@ def _attachment_part(name: str, content_type: str, data: bytes) -> str:
     params.add_header("Content-Disposition", "attachment", filename=name)
     head = "".join(f"{key}: {value.replace('; ', ';' + CRLF + ' ', 1)}{CRLF}"
                    for key, value in params.items())
-    return head + f"Content-Transfer-Encoding: base64{CRLF}{CRLF}" + _b64(data)
+    return head + f"Content-Transfer-Encoding: base64{CRLF}{CRLF}"
+
+
+def _attachment_part(name: str, content_type: str, data: bytes) -> str:
+    """One whole attachment part as text (the head above and the base64 body)."""
+    return _attachment_head(name, content_type) + _b64(data)
 
 
 def _multipart(subtype: str, boundary: str, parts: list[str]) -> str:
@@ -114,9 +121,11 @@ def _multipart(subtype: str, boundary: str, parts: list[str]) -> str:
             f"{body}--{boundary}--{CRLF}")
 
 
-def build_message(row, attachments: list[tuple[object, bytes]], from_name: str) -> bytes:
+def build_message(row, attachments: Iterable[tuple[object, bytes]], from_name: str) -> bytes:
     """The RFC 5322 message for ``row``; ``attachments`` pairs each OutboxAttachment with its
-    bytes, which are carried unchanged (base64)."""
+    bytes, which are carried unchanged (base64). It is read one pair at a time and each file
+    is encoded as bytes before the next is taken, so a generator keeps one file's clear bytes
+    in memory, not all of them, and no text copy of the base64 is ever made."""
     seed = hashlib.sha256(row.message_id.encode()).hexdigest()[:24]
     lines = [
         f"From: {format_address(from_name, row.sender)}",
@@ -131,12 +140,24 @@ def build_message(row, attachments: list[tuple[object, bytes]], from_name: str) 
         if extra.get(name):
             lines.append(f"{name}: {encode_header(name, extra[name])}")
     lines.append("MIME-Version: 1.0")
+    head = CRLF.join(lines) + CRLF
     body = _text_part(row.text, "plain")
     if row.html:
         body = _multipart("alternative", f"=_mp_{seed}_alt",
                           [body, _text_part(row.html, "html")])
-    if attachments:
-        body = _multipart("mixed", f"=_mp_{seed}_mix",
-                          [body] + [_attachment_part(a.name, a.content_type, data)
-                                    for a, data in attachments])
-    return (CRLF.join(lines) + CRLF + body).encode("ascii")
+    files = [(_attachment_head(a.name, a.content_type).encode("ascii"),
+              base64.encodebytes(data).replace(b"\n", b"\r\n"))
+             for a, data in attachments]
+    if not files:
+        return (head + body).encode("ascii")
+    # _multipart("mixed", ...) written as bytes: every part ends with CRLF here
+    boundary = f"=_mp_{seed}_mix"
+    sep = f"--{boundary}{CRLF}".encode("ascii")
+    pieces = [(head + f'Content-Type: multipart/mixed;{CRLF} boundary="{boundary}"{CRLF}{CRLF}'
+               ).encode("ascii"), sep, body.encode("ascii")]
+    if not body.endswith(CRLF):
+        pieces.append(CRLF.encode())
+    for part_head, encoded in files:
+        pieces += [sep, part_head, encoded]
+    pieces.append(f"--{boundary}--{CRLF}".encode("ascii"))
+    return b"".join(pieces)

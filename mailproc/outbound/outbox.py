@@ -14,7 +14,7 @@ import hmac
 import logging
 import re
 import secrets
-from collections.abc import Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import date, datetime
 from email.utils import getaddresses
@@ -45,19 +45,31 @@ class OutAttachment:
 
     ``content_type`` should be the type detected from the bytes (``Attachment.type``); the
     ``name`` given is rebuilt at once (``filenames.safe_name``): what is stored, shown in
-    templates and sent is never the sender's name as written."""
+    templates and sent is never the sender's name as written.
+
+    ``pieces`` (with ``size``) stands for ``data`` where the bytes are better not held whole:
+    a function giving them in pieces (a vault file's chunks), read once while queueing."""
 
     name: str
     content_type: str
-    data: bytes
+    data: bytes | None
     sensitive: bool = False
     #: what the name becomes when nothing of the given one is left ("2026-00042-1")
     fallback: str = field(default="file", repr=False, compare=False)
+    pieces: Callable[[], Iterable[bytes]] | None = None
+    size: int = 0
 
     def __post_init__(self) -> None:
         ctype = safe_content_type(self.content_type)
         object.__setattr__(self, "content_type", ctype)
         object.__setattr__(self, "name", safe_name(self.name, ctype, self.fallback))
+
+    @property
+    def length(self) -> int:
+        return len(self.data) if self.data is not None else self.size
+
+    def content(self) -> bytes | Iterable[bytes]:
+        return self.data if self.data is not None else self.pieces()
 
 
 _templates: dict[tuple, Templates] = {}
@@ -241,10 +253,11 @@ def _rows_for(settings, recipients: list[tuple[str, str]], blocked: dict[str, st
     tokens = tokens_for(settings) if token else None
     store = BlobStore.from_settings(settings) if attachments else None
     box = sealing_box(settings) if any(a.sensitive for a in attachments) else None
-    stored = [(a, store.put_sealed(a.data, box) if a.sensitive else store.put(a.data))
+    stored = [(a, store.put_sealed(a.content(), box) if a.sensitive
+               else store.put(a.data if a.data is not None else b"".join(a.pieces())))
               for a in attachments]
     sealed = sorted(d for a, d in stored if a.sensitive)
-    groups = split_attachments([(a, d, len(a.data)) for a, d in stored],
+    groups = split_attachments([(a, d, a.length) for a, d in stored],
                                settings.smtp.max_message_size)
     rows: list[tuple[dict, list[dict]]] = []
     for index, group in enumerate(groups, 1):

@@ -238,8 +238,9 @@ class Sender:
         left out of the copy for the Sent folder (``sent_copy``): personal data must not sit
         in every librarian's mail client."""
         sealed = set(row.headers.get("sealed", ()))
-        data = [(a, self.blobs.get(a.sha256, self._box() if a.sha256 in sealed else None))
-                for a in row.attachments if not (sent_copy and a.sha256 in sealed)]
+        # a generator: build_message takes one file's bytes at a time
+        data = ((a, self.blobs.get(a.sha256, self._box() if a.sha256 in sealed else None))
+                for a in row.attachments if not (sent_copy and a.sha256 in sealed))
         return build_message(row, data, self.settings.mail.from_name)
 
     def _box(self):

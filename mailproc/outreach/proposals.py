@@ -14,6 +14,7 @@ from sqlalchemy.orm import Session
 from mailproc.errors import MailprocError
 from mailproc.outreach.columns import parse_map
 from mailproc.outreach.importer import ApplyReport, ParsedImport, apply_import, parse_table
+from mailproc.outreach.limits import TableLimits
 from mailproc.outreach.models import PendingImport
 from mailproc.outreach.tables import html_table, read_table, text_table
 
@@ -36,7 +37,8 @@ def parse_letter(letter, settings) -> tuple[str, ParsedImport]:
     """(origin, parsed rows) of the best table in the letter; raises MailprocError if none."""
     explicit = parse_map(settings.outreach.column_map)
     best: tuple[str, ParsedImport] | None = None
-    candidates = [(f"вложение «{a.name}»", read_table(a.name, a.data).rows)
+    limits = TableLimits.from_settings(settings)
+    candidates = [(f"вложение «{a.name}»", read_table(a.name, a.data, limits).rows)
                   for a in table_attachments(letter)]
     if letter.html:
         candidates.append(("таблица в письме", iter(html_table(letter.html))))

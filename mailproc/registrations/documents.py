@@ -49,6 +49,8 @@ def names_ru(value: str) -> str:
 MIN_SIDE = 200  # pixels: a thumbnail or an icon is not a readable page
 MIN_STDDEV = 4.0  # grey-level spread: below this the picture is blank (one colour)
 MIN_PDF_BYTES = 300
+ORIENTATION = 0x0112  # the EXIF tag
+TURNED = (5, 6, 7, 8)  # orientations that swap width and height
 Image.MAX_IMAGE_PIXELS = 80_000_000  # photos up to ~80 Mpx; beyond that a decompression bomb
 
 
@@ -125,9 +127,13 @@ def check_readable(data: bytes, family: str) -> Readability:
         return Readability(False, "файл не является изображением или PDF")
     try:
         with Image.open(io.BytesIO(data)) as img:
-            img.load()
-            img = ImageOps.exif_transpose(img)
             width, height = img.size
+            if img.getexif().get(ORIENTATION, 1) in TURNED:  # as exif_transpose would stand it
+                width, height = height, width
+            # a JPEG is decoded at 1/2..1/8 scale (DCT scaling): every byte is still read, so a
+            # damaged file still fails, but a 12 Mpx photo costs a few MB, not 36 and copies
+            img.draft("L", (512, 512))
+            img.load()
             if min(width, height) < MIN_SIDE:
                 return Readability(False, f"изображение слишком маленькое ({width}×{height})",
                                    width=width, height=height)
@@ -170,12 +176,13 @@ def sanitize(data: bytes, family: str, content_type: str) -> tuple[bytes, str]:
         with Image.open(io.BytesIO(data)) as img:
             img.load()
             fmt = (img.format or "").upper()
-            upright = ImageOps.exif_transpose(img)
+            ImageOps.exif_transpose(img, in_place=True)  # no copy of the pixels when upright
             out = io.BytesIO()
-            if fmt in ("JPEG", "MPO") or upright.mode not in ("RGB", "L", "RGBA", "P", "LA"):
-                upright.convert("RGB").save(out, "JPEG", quality=90, optimize=True)
+            if fmt in ("JPEG", "MPO") or img.mode not in ("RGB", "L", "RGBA", "P", "LA"):
+                (img if img.mode == "RGB" else img.convert("RGB")).save(
+                    out, "JPEG", quality=90, optimize=True)
                 return out.getvalue(), "image/jpeg"
-            upright.save(out, "PNG", optimize=True)
+            img.save(out, "PNG", optimize=True)
             return out.getvalue(), "image/png"
     except (UnidentifiedImageError, OSError, ValueError, Image.DecompressionBombError):
         return data, content_type

@@ -1,6 +1,6 @@
 """The hand-off to ЦКО (instruction 2.10) and ЦКО's answer with the card number (2.11).
 
-The documents leave the vault only in memory, as attachments of one outbox message to ЦКО's
+The documents leave the vault only in memory (a chunk at a time), as attachments of one outbox message to ЦКО's
 responsible person, which carries the case token (kind "r") so the answer finds its case. The
 answer is matched by that token, by the thread, or by the reader's full name; the card number
 is kept encrypted and told to the reader with the card-number template.
@@ -8,6 +8,7 @@ is kept encrypted and told to the reader with the card-number template.
 
 from __future__ import annotations
 
+import functools
 import logging
 from datetime import timedelta
 
@@ -34,10 +35,12 @@ def hand_off(ctx, case: RegistrationCase, box=None) -> None:
     docs = [d for d in case.documents if d.readable and d.destroyed_at is None]
     attachments = []
     for index, doc in enumerate(docs, 1):
-        data = box.get(doc.vault_path)
+        # sealed with the vault's key till sent; moved from the vault chunk by chunk, so the
+        # clear bytes are never whole in memory here
         attachments.append(OutAttachment(
             attachment_name(names_ru(doc.kind).capitalize(), index, doc.content_type),
-            doc.content_type, data, sensitive=True))  # sealed with the vault's key till sent
+            doc.content_type, None, sensitive=True,
+            pieces=functools.partial(box.chunks, doc.vault_path), size=doc.size))
         cases.audit(ctx.session, case, "handed", at=now, document=doc, detail=f"to {to}",
                     reason=HANDOFF_REASON)
     row = outbox(ctx, to=to, template=HANDOFF_TEMPLATE,

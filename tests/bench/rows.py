@@ -276,6 +276,27 @@ def measure_big_message(plan: Plan, rows) -> None:
                    detail=f"row state {r['states']}", values=r)
 
 
+def measure_registration_rss(plan: Plan, rows) -> None:
+    from tests.bench.intake_memory import big_message_rss
+
+    r = big_message_rss(plan.big_message_mb, shipped=True)
+    rows["3c"].set(figure=f"peak RSS {r['peak_mb']:.0f} MB ({r['size_mb']:.0f} MB letter)",
+                   baseline=f"run --once, empty mailbox {r['baseline_mb']:.0f} MB",
+                   ratio=r["peak_mb"] / r["baseline_mb"], ok=r["peak_mb"] < 300,
+                   detail=f"checked, sealed, handed to ЦКО and sent; row state {r['states']}, "
+                          f"case {r['cases']}", values=r)
+
+
+def measure_rss_growth_rules(plan: Plan, rows) -> None:
+    from tests.bench.intake_memory import growth_rss
+
+    g = growth_rss(plan.rss_first, plan.rss_second, shipped=True)
+    rows["3d"].set(figure=f"RSS {g['rss_second_mb']:.0f} MB after {g['second']}",
+                   baseline=f"RSS {g['rss_first_mb']:.0f} MB after {g['first']}",
+                   ratio=g["ratio"], detail="`run` daemon, seeded realistic mailbox",
+                   values=g)
+
+
 def measure_rss_growth(plan: Plan, rows) -> None:
     from tests.bench.intake_memory import growth_rss
 

@@ -58,3 +58,48 @@ def test_partial_letter_matches_full_decode(dovecot, raw):
         assert partial.size == len(raw)
     finally:
         src.close()
+
+
+@pytest.mark.parametrize("cte", ["base64", "quoted-printable", "8bit"])
+def test_big_part_loads_in_ranges_to_the_same_bytes(dovecot, monkeypatch, cte):
+    """A part is fetched in ranges (BODY[n]<origin.octets>) cut anywhere, inside a base64
+    quantum or a "=XX" escape, and decoded as they come: the bytes are those of a full decode."""
+    from email.message import EmailMessage
+    from email.policy import SMTP
+
+    from mailproc.mailbox import imap
+
+    monkeypatch.setattr(imap, "PART_RANGE", 997)  # many ranges, cut at odd places
+    msg = EmailMessage(policy=SMTP)
+    msg["From"], msg["Subject"] = "reader@example.org", "Скан"
+    msg["Message-ID"] = f"<ranges-{cte}@example.org>"
+    msg.set_content("Во вложении скан.")
+    if cte == "base64":
+        msg.add_attachment(bytes(range(256)) * 300, maintype="application", subtype="pdf",
+                           filename="scan.pdf")
+    else:
+        text = ("Анкета читателя = заполнена; строка\n" * 2000)
+        msg.add_attachment(text, subtype="plain", filename="анкета.txt", cte=cte)
+    raw = msg.as_bytes()
+    dovecot.deliver(raw)
+    src = ImapSource(dovecot.host, dovecot.port, dovecot.user, dovecot.password)
+    src.open()
+    try:
+        (ref,) = src.list_uids()
+        full = decode_letter(raw)
+        part = full.attachments[0].part
+        asked: list[bytes] = []
+        fetch = src._c.fetch
+
+        def spy(uids, items, *args, **kwargs):  # the real FETCH, its items noted
+            asked.extend(items)
+            return fetch(uids, items, *args, **kwargs)
+
+        monkeypatch.setattr(src._c, "fetch", spy)
+        got = src.load_part(ref.uid, part)
+        assert got == full.attachments[0].data and len(got) > 50 * 997
+        whole = f"BODY.PEEK[{part}]".encode()
+        assert whole not in asked  # never the whole part in one literal
+        assert sum(item.startswith(whole + b"<") for item in asked) > 50
+    finally:
+        src.close()

@@ -128,3 +128,37 @@ def test_one_row_that_cannot_be_stored_goes_to_review_alone(dovecot, tmp_path):
     db.dispose()
     assert states == ["done"] * 5 + ["review"]
     assert "TypeError" in rows["review"].reason
+
+
+def test_attachments_loaded_for_actions_are_dropped_after_their_message(dovecot, tmp_path):
+    """A batch keeps its letters until its end: the bytes loaded for one message's actions
+    must not stay with it, or a batch of big letters holds all of their attachments."""
+    from mailproc.sorting.decision import ActionCall
+
+    source = ImapSource(dovecot.host, dovecot.port, dovecot.user, dovecot.password,
+                        fetch_batch=10)
+    source.open()
+    database = open_database(f"sqlite:///{tmp_path}/t.sqlite3")
+    seen = []
+
+    def act(session, row, letter, decision):
+        assert all(a.data is not None for a in letter.attachments)  # loaded for the action
+        seen.append(letter)
+        return [{"name": "read", "result": "ok"}]
+
+    try:
+        for i in range(1, 4):
+            dovecot.deliver(realistic_message(i))
+        intake = Intake(database, source, review_folder="На разбор",
+                        spool_dir=tmp_path / "spool", max_size=10_000_000,
+                        decide=lambda letter: Decision(category="question", rule="test",
+                                                       folder="Обработанные",
+                                                       actions=[ActionCall("read", {})]),
+                        act=act, partial_above=64 * 1024)
+        stats = intake.run_once()
+        assert stats.processed == 3 and len(seen) == 3
+        assert all(letter.attachments for letter in seen)
+        assert all(a.data is None for letter in seen for a in letter.attachments)
+    finally:
+        database.dispose()
+        source.close()

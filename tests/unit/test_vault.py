@@ -73,3 +73,97 @@ def test_destroy_removes_the_file_and_its_empty_folder(tmp_path):
 def test_paths_cannot_leave_the_vault(tmp_path):
     with pytest.raises(ValueError):
         Vault(tmp_path / "v", [new_key()]).put("../outside.bin", b"x")
+
+
+def _chunked(tmp_path, size: int = 3 * 1024 * 1024 + 12345):
+    import os
+
+    box = Vault(tmp_path / "vault", [new_key()])
+    data = os.urandom(size)
+    box.put("case/000001.bin", data)
+    return box, data, tmp_path / "vault" / "case" / "000001.bin"
+
+
+def test_big_files_are_sealed_in_chunks_and_come_back(tmp_path):
+    from mailproc.registrations.vault import CHUNK, MAGIC
+
+    box, data, path = _chunked(tmp_path)
+    blob = path.read_bytes()
+    assert blob.startswith(MAGIC) and data[:4096] not in blob
+    assert box.get("case/000001.bin") == data
+    pieces = list(box.chunks("case/000001.bin"))
+    assert [len(p) for p in pieces] == [CHUNK] * 3 + [12345]
+    box.put("case/empty.bin", b"")
+    assert box.get("case/empty.bin") == b""
+
+
+def test_files_of_the_first_format_still_open_and_rotate(tmp_path):
+    """Vault files written before chunking are one Fernet token: read and rotated as such."""
+    old_key = new_key()
+    box = Vault(tmp_path / "vault", [old_key])
+    data = photo()
+    path = tmp_path / "vault" / "case" / "000001.bin"
+    path.parent.mkdir(parents=True)
+    path.write_bytes(box.encrypt(data))  # what put() wrote before
+    assert box.get("case/000001.bin") == data
+    newer = Vault(tmp_path / "vault", [new_key(), old_key])
+    assert newer.rotate() == 1
+    assert Vault(tmp_path / "vault", newer.keys[:1]).get("case/000001.bin") == data
+
+
+def test_chunked_files_rotate_chunk_by_chunk(tmp_path):
+    box, data, path = _chunked(tmp_path)
+    newer = Vault(tmp_path / "vault", [new_key(), *box.keys])
+    assert newer.rotate() == 1
+    assert Vault(tmp_path / "vault", newer.keys[:1]).get("case/000001.bin") == data
+    with pytest.raises(ConfigError, match="vault.key"):
+        box.get("case/000001.bin")  # the old key alone no longer opens it
+
+
+@pytest.mark.parametrize("damage", ["cut", "swapped", "appended", "spliced"])
+def test_a_cut_reordered_or_spliced_file_does_not_open(tmp_path, damage):
+    import struct
+
+    from mailproc.registrations.vault import MAGIC
+
+    box, data, path = _chunked(tmp_path)
+    blob = path.read_bytes()
+    records, at = [], len(MAGIC)
+    while at < len(blob):
+        (n,) = struct.unpack(">I", blob[at:at + 4])
+        records.append(blob[at:at + 4 + n])
+        at += 4 + n
+    if damage == "cut":
+        records = records[:-1]
+    elif damage == "swapped":
+        records[0], records[1] = records[1], records[0]
+    elif damage == "appended":
+        records.append(records[-1])
+    else:  # a chunk from another file sealed with the same key
+        box.put("case/other.bin", data)
+        other = (tmp_path / "vault" / "case" / "other.bin").read_bytes()
+        (n,) = struct.unpack(">I", other[len(MAGIC):len(MAGIC) + 4])
+        records[0] = other[len(MAGIC):len(MAGIC) + 4 + n]
+    path.write_bytes(MAGIC + b"".join(records))
+    with pytest.raises(ValueError, match="damaged"):
+        box.get("case/000001.bin")
+
+
+def test_sealing_a_big_document_holds_a_chunk_not_copies_of_it(tmp_path):
+    import os
+    import tracemalloc
+
+    box = Vault(tmp_path / "vault", [new_key()])
+    data = os.urandom(32 * 1024 * 1024)
+    tracemalloc.start()
+    try:
+        box.put("case/big.bin", data)
+        sealed_peak = tracemalloc.get_traced_memory()[1]
+        tracemalloc.reset_peak()
+        for _ in box.chunks("case/big.bin"):
+            pass
+        opened_peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    assert sealed_peak < 16 * 1024 * 1024, sealed_peak  # whole-buffer Fernet: ~4x the file
+    assert opened_peak < 16 * 1024 * 1024, opened_peak
