@@ -68,4 +68,5 @@ class App:
                       review_folder=self.settings.mailbox.review_folder,
                       spool_dir=self.data_dir / "spool",
                       max_size=self.settings.mailbox.max_message_size,
-                      decide=self.sorter.decide, act=self.sorter.act)
+                      decide=self.sorter.decide, act=self.sorter.act,
+                      max_attempts=self.settings.mailbox.max_attempts)

@@ -17,6 +17,7 @@ from sqlalchemy.exc import ArgumentError, NoSuchModuleError, OperationalError
 from sqlalchemy.orm import Session, sessionmaker
 
 from mailproc.errors import StoreError
+from mailproc.store import storable
 
 
 class Database:
@@ -100,6 +101,9 @@ def _postgres_engine(url: str) -> Engine:
     ``tests/unit/test_database_engine.py`` fails if a psycopg release renames them.
     INSERTs without RETURNING (the decision rows, a mailing's outbox rows) take the same
     multi-row form instead of one execute per row.
+
+    Text is made storable on the way out (mailproc.store.storable): a NUL or a lone surrogate
+    in a letter must not fail the statement, least of all the one filing it for review.
     """
     try:
         from psycopg import _queries
@@ -109,8 +113,9 @@ def _postgres_engine(url: str) -> Engine:
                         ("MAX_CACHED_STATEMENT_PARAMS", 1 << 16)):
         if _queries is not None and hasattr(_queries, name):
             setattr(_queries, name, max(getattr(_queries, name), value))
-    engine = create_engine(url, pool_pre_ping=True)
+    engine = create_engine(url, pool_pre_ping=True, json_serializer=storable.json_dumps)
     engine.dialect.use_insertmanyvalues_wo_returning = True
+    storable.install(engine)  # NUL and lone surrogates: see mailproc.store.storable
     return engine
 
 

@@ -11,6 +11,7 @@ from mailproc.outreach import models as outreach_models  # noqa: F401
 from mailproc.registrations import models as registration_models  # noqa: F401
 from mailproc.outbound import models as outbound_models  # noqa: F401
 from mailproc import jobs as job_models  # noqa: F401
+from mailproc import attempts as attempt_models  # noqa: F401
 from mailproc.store.base import Base
 
 metadata = Base.metadata
