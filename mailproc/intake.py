@@ -31,6 +31,14 @@ row also keeps the content hash and Message-ID.
    ``mailbox.max_message_size``) go there untouched, never downloaded. The loop goes on.
 6. A message expunged by someone else between listing and fetching is simply not returned
    by the fetch and is skipped.
+7. Poison messages (mailproc.attempts): nothing of the above survives a process that dies in
+   a message (memory, a crash) or a pass that fails on it, so its attempt is committed
+   BEFORE its work starts, apart from its transaction. At ``max_attempts`` attempts it is
+   filed for review untouched with the reason, and the next message is processed. A letter
+   with no header, or with text no database can keep (NUL, lone surrogates:
+   mailproc.letter.sanity), goes to review before any rule sees it; a database error is one
+   message's error (5) with a one-line reason, and the review row itself is written without
+   the letter's values if they are what failed.
 
 Throughput
 ----------
@@ -50,11 +58,15 @@ batch that are merely filed share one transaction (group commit): the commit was
 SQLite's cost per message. Each message's rows are still all-or-nothing, the mailbox is still
 touched only after that commit, and a kill before it leaves the whole batch unrecorded and
 in the intake folder, to be processed again (1). If the shared INSERT fails, each message of
-the group is written on its own, so one bad row goes to review alone.
+the group is written on its own, so one bad row goes to review alone. The attempts (7) cost
+one committed INSERT per batch (its DELETE rides in the group commit); only a batch the
+process died in is processed one message at a time.
 
 The mailbox being unreachable (``SourceUnavailable``) is not the message's fault: it
 propagates to the caller (the daemon reconnects with backoff), and the state above makes the
-next pass pick up exactly where this one stopped.
+next pass pick up exactly where this one stopped. It still counts as an attempt of the
+message being processed (a message whose part the server cannot send would otherwise fail
+every pass); the others of its batch are then retried one at a time, each with its own count.
 """
 
 from __future__ import annotations
@@ -170,7 +182,7 @@ class Intake:
                 small.append(ref)
         chunks = [small[i:i + self.batch] for i in range(0, len(small), self.batch)]
         tried = self.attempts.pending(self.source.uidvalidity, [r.uid for r in small]) \
-            if self.max_attempts else {}
+            if self.max_attempts and small else {}
         with contextlib.closing(prefetched(self.source, chunks, self._fetch_chunk)) as batches:
             for chunk, fetched in batches:
                 if self.should_stop():
