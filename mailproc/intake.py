@@ -656,7 +656,8 @@ def _reason(exc: Exception) -> str:
     if isinstance(exc, DBAPIError) and exc.orig is not None:
         detail = (str(exc.orig).strip().splitlines() or [""])[0]
         return f"база данных не приняла запись письма: {type(exc.orig).__name__}: {detail}"
-    return f"{type(exc).__name__}: {exc}"
+    text = str(exc)
+    return f"{type(exc).__name__}: {text}" if text else type(exc).__name__
 
 
 def _letter_columns(letter: Letter) -> dict:
