@@ -70,4 +70,5 @@ class App:
                       spool_dir=self.data_dir / "spool",
                       max_size=self.settings.mailbox.max_message_size,
                       decide=self.sorter.decide, act=self.sorter.act,
-                      vault=functools.partial(vault_or_none, self.settings))
+                      vault=functools.partial(vault_or_none, self.settings),
+                      max_attempts=self.settings.mailbox.max_attempts)

@@ -103,6 +103,10 @@ class MailboxSettings:
         kind="duration",
     )
     fetch_batch: int = setting(50, "Messages fetched per IMAP round trip.")
+    max_attempts: int = setting(
+        3, "A message whose processing was interrupted this many times (the process died in "
+        "it or the pass failed on it) goes to the review folder untouched; 0 never gives up.",
+    )
 
 
 @dataclass(frozen=True)

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import errno
 
-from sqlalchemy.exc import SQLAlchemyError
+from sqlalchemy.exc import InterfaceError, OperationalError, SQLAlchemyError
 
 from mailproc.errors import SourceError
 
@@ -35,6 +35,18 @@ def kind(exc: BaseException) -> str:
     if isinstance(exc, OSError) and (exc.errno in DISK or exc.filename):
         return "storage"
     return "internal"
+
+
+def is_outage(exc: BaseException) -> bool:
+    """True when the failure is the database's or the disk's, not the message's: the database
+    unreachable, locked, full or read-only (OperationalError, InterfaceError), or the disk
+    full or failing. The intake then fails the pass (nothing is written, the message stays
+    where it is and is tried again when the trouble is over) instead of sending a good
+    message to review. A value the database refuses (DataError, IntegrityError) is the
+    message's own: that one goes to review."""
+    if isinstance(exc, (OperationalError, InterfaceError)):
+        return True
+    return isinstance(exc, OSError) and exc.errno in DISK
 
 
 def reason(exc: BaseException) -> str:

@@ -35,6 +35,14 @@ row also keeps the content hash and Message-ID.
    ``mailbox.max_message_size``) go there untouched, never downloaded. The loop goes on.
 6. A message expunged by someone else between listing and fetching is simply not returned
    by the fetch and is skipped.
+7. Poison messages (mailproc.attempts): nothing of the above survives a process that dies in
+   a message (memory, a crash) or a pass that fails on it, so its attempt is committed
+   BEFORE its work starts, apart from its transaction. At ``max_attempts`` attempts it is
+   filed for review untouched with the reason, and the next message is processed. A letter
+   with no header, or with text no database can keep (NUL, lone surrogates:
+   mailproc.letter.sanity), goes to review before any rule sees it; a database error is one
+   message's error (5) with a one-line reason, and the review row itself is written without
+   the letter's values if they are what failed.
 
 Throughput
 ----------
@@ -54,11 +62,15 @@ batch that are merely filed share one transaction (group commit): the commit was
 SQLite's cost per message. Each message's rows are still all-or-nothing, the mailbox is still
 touched only after that commit, and a kill before it leaves the whole batch unrecorded and
 in the intake folder, to be processed again (1). If the shared INSERT fails, each message of
-the group is written on its own, so one bad row goes to review alone.
+the group is written on its own, so one bad row goes to review alone. The attempts (7) cost
+one committed INSERT per batch (its DELETE rides in the group commit); only a batch the
+process died in is processed one message at a time.
 
 The mailbox being unreachable (``SourceUnavailable``) is not the message's fault: it
 propagates to the caller (the daemon reconnects with backoff), and the state above makes the
-next pass pick up exactly where this one stopped.
+next pass pick up exactly where this one stopped. It still counts as an attempt of the
+message being processed (a message whose part the server cannot send would otherwise fail
+every pass); the others of its batch are then retried one at a time, each with its own count.
 """
 
 from __future__ import annotations
@@ -73,11 +85,15 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from sqlalchemy import insert, select, update
+from sqlalchemy.exc import DBAPIError
 from sqlalchemy.orm import Session
 
 from mailproc import metrics
-from mailproc.errors import SourceUnavailable
+from mailproc.attempts import AttemptLedger, Tried, poison_reason
+from mailproc.errors import MessageError, SourceUnavailable
+from mailproc.faults import is_outage
 from mailproc.letter import Letter, decode_letter
+from mailproc.letter.sanity import refusal
 from mailproc.mailbox.base import MailboxSource, MessageRef
 from mailproc.mailbox.partial import load_attachments, release_attachments
 from mailproc.mailbox.prefetch import prefetched
@@ -124,7 +140,8 @@ class Intake:
                  max_size: int, decide: Decide = builtin_decide, act: Act = no_actions,
                  on_processed: Callable[[Message, Letter, Decision], None] | None = None,
                  should_stop: Callable[[], bool] | None = None, batch: int | None = None,
-                 partial_above: int = 256 * 1024, vault: Callable[[], object] | None = None):
+                 partial_above: int = 256 * 1024, vault: Callable[[], object] | None = None,
+                 max_attempts: int = 3):
         self.db = db
         self.source = source
         self.review_folder = review_folder
@@ -139,6 +156,9 @@ class Intake:
         #: messages larger than this are decided without downloading their attachments
         #: (sources with ``fetch_partial``; 0 turns it off)
         self.partial_above = partial_above
+        #: attempts after which a message is given up and filed for review (0: never)
+        self.max_attempts = max(0, max_attempts)
+        self.attempts = AttemptLedger(db, source.name)
         self._deferred: list[tuple] | None = None
         #: inside a chunk: decided messages with no actions, written together at its end
         self._grouped: list[_Filed] | None = None
@@ -174,27 +194,84 @@ class Intake:
             else:
                 small.append(ref)
         chunks = [small[i:i + self.batch] for i in range(0, len(small), self.batch)]
+        tried = self.attempts.pending(self.source.uidvalidity, [r.uid for r in small]) \
+            if self.max_attempts and small else {}
         with contextlib.closing(prefetched(self.source, chunks, self._fetch_chunk)) as batches:
             for chunk, fetched in batches:
                 if self.should_stop():
                     break
-                self._deferred = []  # committed rows of this chunk, filed together below
-                self._grouped = []  # rows merely to be filed, committed together below
-                try:
-                    for uid, raw, letter in fetched:
-                        if letter is not None and getattr(letter, "load_part", None):
-                            # attachments load over this thread's connection, not the fetcher's
-                            letter.load_part = functools.partial(self.source.load_part, uid)
-                        self.process_message(uid, raw, letter, stats)
-                        if self.should_stop():
-                            return stats
-                finally:
-                    grouped, self._grouped = self._grouped, None
-                    self._commit_group(grouped, stats)
-                    pending, self._deferred = self._deferred, None
-                    self._file_many(pending)
+                if not self._chunk(chunk, fetched, tried, stats):
+                    return stats
                 stats.vanished += len(chunk) - len(fetched)  # expunged by someone else: skipped
         return stats
+
+    def _chunk(self, chunk: list[MessageRef], fetched: list[tuple], tried: dict[str, Tried],
+               stats: IntakeStats) -> bool:
+        """One fetched chunk, its attempts recorded first (mailproc.attempts); False when
+        told to stop half-way."""
+        uidvalidity = self.source.uidvalidity
+        uids = [r.uid for r in chunk]
+        careful = self.max_attempts and any(uid in tried for uid in uids)
+        if self.max_attempts and not careful:
+            self.attempts.start_chunk(uidvalidity, uids)
+        self._deferred = []  # committed rows of this chunk, filed together below
+        # rows merely to be filed, committed together below; one by one when careful
+        self._grouped = None if careful else []
+        ended = False  # normally or stopped: not by an exception
+        current = None
+        try:
+            for uid, raw, letter in fetched:
+                current = uid
+                if letter is not None and getattr(letter, "load_part", None):
+                    # attachments load over this thread's connection, not the fetcher's
+                    letter.load_part = functools.partial(self.source.load_part, uid)
+                if careful:
+                    self._carefully(uid, raw, letter, tried, stats)
+                else:
+                    self.process_message(uid, raw, letter, stats)
+                current = None
+                if self.should_stop():
+                    ended = True
+                    return False
+            ended = True
+            return True
+        except Exception as exc:
+            if self.max_attempts and current is not None:
+                self._note_error(current, exc)
+            raise
+        finally:
+            grouped, self._grouped = self._grouped, None
+            clear = uids if self.max_attempts and ended and not careful else []
+            self._commit_group(grouped, stats, clear)
+            pending, self._deferred = self._deferred, None
+            self._file_many(pending)
+
+    def _carefully(self, uid: str, raw: bytes | None, letter: Letter | None,
+                   tried: dict[str, Tried], stats: IntakeStats) -> None:
+        """A message of a chunk the process died in (or failed in): given up when its
+        attempts reached ``max_attempts``, else one more attempt committed first."""
+        uidvalidity = self.source.uidvalidity
+        before = tried.get(uid, Tried(0))
+        if before.attempts >= self.max_attempts:
+            log.warning("message uid=%s: %d attempts did not finish; to review untouched",
+                        uid, before.attempts)
+            self._to_review(uid, raw, None, poison_reason(before),
+                            size=letter.size if letter is not None else 0)
+            stats.review += 1
+        else:
+            self.attempts.start_one(uidvalidity, uid, before.attempts)
+            tried[uid] = Tried(before.attempts + 1, before.last_error)
+            self.process_message(uid, raw, letter, stats)
+        self.attempts.clear(uidvalidity, [uid])
+        tried.pop(uid, None)
+
+    def _note_error(self, uid: str, exc: Exception) -> None:
+        """Keep the error that failed the pass in ``uid``'s attempt row (best effort: the
+        database may be what failed)."""
+        try:
+            self.attempts.note_error(self.source.uidvalidity, uid, _reason(exc))
+        except Exception:  # noqa: BLE001 - the original error is the one to report
+            log.warning("message uid=%s: could not record its failed attempt", uid)
 
     def _fetch_chunk(self, source: MailboxSource, chunk: list[MessageRef]
                      ) -> list[tuple[str, bytes | None, Letter | None]]:
@@ -269,6 +346,9 @@ class Intake:
         try:
             if letter is None:
                 letter = decode_letter(raw, content_hash=digest)
+            refused = refusal(letter)
+            if refused:
+                raise MessageError(refused)
             decision = self.decide(letter)
             if decision.actions:
                 load_attachments(letter)  # actions read attachment bytes; filing does not
@@ -285,6 +365,8 @@ class Intake:
         except SourceUnavailable:
             raise
         except Exception as exc:  # noqa: BLE001 - the loop never dies; the message goes to review
+            if is_outage(exc):
+                raise  # the database or the disk is away: the pass fails, the message waits
             self._failed(uid, raw, letter, exc, stats, started, decision)
             return None
         finally:
@@ -313,7 +395,7 @@ class Intake:
     def _failed(self, uid: str, raw: bytes | None, letter: Letter | None, exc: Exception,
                 stats: IntakeStats, started: float, decision: Decision | None = None) -> None:
         """A message failed before its commit: nothing of it was written; to review."""
-        reason = f"{type(exc).__name__}: {exc}"
+        reason = _reason(exc)
         log.warning("message uid=%s to review: %s", uid, type(exc).__name__)
         log.debug("%s", traceback.format_exc())
         if raw is None:  # a partial letter failed: keep the whole message for retry
@@ -322,13 +404,17 @@ class Intake:
         stats.review += 1
         metrics.inc_message("review", started)
 
-    def _commit_group(self, group: list["_Filed"] | None, stats: IntakeStats) -> None:
+    def _commit_group(self, group: list["_Filed"] | None, stats: IntakeStats,
+                      clear: list[str]) -> None:
         """Write the chunk's merely-filed messages in one transaction (see Throughput in the
-        module docstring); if that fails, each on its own, a failing one to review."""
+        module docstring); if that fails, each on its own, a failing one to review. The
+        attempts of ``clear`` are forgotten in that transaction (or alone)."""
         if not group:
+            self.attempts.clear(self.source.uidvalidity, clear)
             return
         try:
-            written = self._insert_filed_only(group)
+            written = self._insert_filed_only(group, clear)
+            clear = []
         except SourceUnavailable:
             raise
         except Exception:  # noqa: BLE001 - one bad row must not take the others to review
@@ -341,8 +427,11 @@ class Intake:
                 except SourceUnavailable:
                     raise
                 except Exception as exc:  # noqa: BLE001
+                    if is_outage(exc):
+                        raise
                     self._failed(item.uid, item.raw, item.letter, exc, stats, item.started,
                                  item.decision)
+        self.attempts.clear(self.source.uidvalidity, clear)
         for (row_id, row), item in written:
             self._done(row_id, row, item, stats)
 
@@ -418,11 +507,12 @@ class Intake:
             setattr(row, name, value)
         s.add(DecisionRow(message=row, **_decision_columns(decision, results)))
 
-    def _insert_filed_only(self, group: list["_Filed"]
+    def _insert_filed_only(self, group: list["_Filed"], clear: list[str] = ()
                            ) -> list[tuple[tuple[int, dict], "_Filed"]]:
         """The rows ``_row`` + ``_record`` write, for new UIDs whose decisions have no actions,
-        in ONE transaction: two Core executemany INSERTs. Session and unit of work cost about
-        0.6 ms a message here (measured), and a commit each about 0.5 ms."""
+        in ONE transaction: two Core executemany INSERTs (and the DELETE of the chunk's
+        attempts, ``clear``). Session and unit of work cost about 0.6 ms a message here
+        (measured), and a commit each about 0.5 ms."""
         base = {"mailbox": self.source.name, "uidvalidity": self.source.uidvalidity,
                 "attempts": 1, "spool_path": "", "folder_uid": ""}
         rows = [{**base, "uid": item.uid, **_letter_columns(item.letter),
@@ -437,6 +527,7 @@ class Intake:
             conn.execute(insert(DecisionRow.__table__),
                          [{"message_pk": row_id, **_decision_columns(item.decision, [])}
                           for row_id, item in zip(ids, group)])
+            self.attempts.clear(self.source.uidvalidity, clear, conn)
         return [((row_id, values), item) for row_id, values, item in zip(ids, rows, group)]
 
     def _row(self, s: Session, uid: str, letter: Letter) -> Message:
@@ -524,6 +615,22 @@ class Intake:
             letter is None or bool(letter.all_attachments()))
         box = self.vault() if documents else None
         spool = self._spool(raw, box, documents) if raw is not None else ""
+        try:
+            row_id, message_id = self._review_row(uid, raw, letter, reason, size, spool,
+                                                  box, personal)
+        except SourceUnavailable:
+            raise
+        except Exception as exc:  # noqa: BLE001 - the letter's own values may be what fails
+            log.warning("message uid=%s: review row with the letter's values failed (%s); "
+                        "writing it without them", uid, type(exc).__name__)
+            row_id, message_id = self._review_row(uid, raw, None, reason, size, spool,
+                                                  box, personal)
+        self._file(row_id, uid, self.review_folder, [], "review", message_id=message_id)
+
+    def _review_row(self, uid: str, raw: bytes | None, letter: Letter | None, reason: str,
+                    size: int, spool: str, box, personal: bool) -> tuple[int, str]:
+        """Write (or update) the message's row for review; its id and Message-ID. A
+        registration letter's subject is sealed with ``box`` (not kept without a key)."""
         with self.db.transaction() as s:
             row = self._find_row(s, uid)
             if row is None:
@@ -550,9 +657,7 @@ class Intake:
             row.spool_path = spool
             row.attempts = (row.attempts or 0) + 1
             s.flush()
-            row_id = row.id
-            message_id = row.message_id
-        self._file(row_id, uid, self.review_folder, [], "review", message_id=message_id)
+            return row.id, row.message_id
 
     def _spool(self, raw: bytes, box, documents: bool) -> str:
         """Keep the raw bytes for a retry; "" when they may hold documents and there is no
@@ -591,6 +696,19 @@ class _Filed:
     letter: Letter
     decision: Decision
     started: float
+
+
+def _reason(exc: Exception) -> str:
+    """A failure as the review reason: a MessageError's own (Russian) text; a database
+    error's first line without the statement and its values (they hold the letter's text);
+    else the exception's type and text."""
+    if isinstance(exc, MessageError):
+        return str(exc)
+    if isinstance(exc, DBAPIError) and exc.orig is not None:
+        detail = (str(exc.orig).strip().splitlines() or [""])[0]
+        return f"база данных не приняла запись письма: {type(exc.orig).__name__}: {detail}"
+    text = str(exc)
+    return f"{type(exc).__name__}: {text}" if text else type(exc).__name__
 
 
 def _letter_columns(letter: Letter) -> dict:

@@ -1,7 +1,7 @@
 """rule_sets: the last good rule sets (every file's bytes), run at a start with broken rules
 
 Revision ID: 0016_rule_sets
-Revises: 0012_sealed_columns
+Revises: 0013_intake_attempts
 Create Date: 2026-12-02 16:00:00
 """
 from alembic import op
@@ -10,7 +10,7 @@ import mailproc.store.base
 
 
 revision = '0016_rule_sets'
-down_revision = '0012_sealed_columns'
+down_revision = '0013_intake_attempts'
 branch_labels = None
 depends_on = None
 

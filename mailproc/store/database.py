@@ -18,6 +18,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from mailproc.config import redact
 from mailproc.errors import StorageError, StoreError
+from mailproc.store import storable
 
 
 class Database:
@@ -137,6 +138,9 @@ def _postgres_engine(url: str) -> Engine:
     ``tests/unit/test_database_engine.py`` fails if a psycopg release renames them.
     INSERTs without RETURNING (the decision rows, a mailing's outbox rows) take the same
     multi-row form instead of one execute per row.
+
+    Text is made storable on the way out (mailproc.store.storable): a NUL or a lone surrogate
+    in a letter must not fail the statement, least of all the one filing it for review.
     """
     try:
         from psycopg import _queries
@@ -146,8 +150,9 @@ def _postgres_engine(url: str) -> Engine:
                         ("MAX_CACHED_STATEMENT_PARAMS", 1 << 16)):
         if _queries is not None and hasattr(_queries, name):
             setattr(_queries, name, max(getattr(_queries, name), value))
-    engine = create_engine(url, pool_pre_ping=True)
+    engine = create_engine(url, pool_pre_ping=True, json_serializer=storable.json_dumps)
     engine.dialect.use_insertmanyvalues_wo_returning = True
+    storable.install(engine)  # NUL and lone surrogates: see mailproc.store.storable
     return engine
 
 

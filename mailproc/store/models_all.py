@@ -14,6 +14,7 @@ from mailproc.outbound import models as outbound_models  # noqa: F401
 from mailproc import jobs as job_models  # noqa: F401
 from mailproc.sorting import limits as limit_models  # noqa: F401
 from mailproc.sorting import models as rule_set_models  # noqa: F401
+from mailproc import attempts as attempt_models  # noqa: F401
 from mailproc.store.base import Base
 
 metadata = Base.metadata

@@ -20,22 +20,11 @@ import uuid
 
 import pytest
 
-from tests.drills.cluster_drill import RULES, create_database, drop_database, letter, run_drill
+from tests.drills.cluster_drill import RULES, drop_database, letter, run_drill
 from tests.servers.mailproc import dovecot_mailboxes, wait_for
 from tests.servers.smtp import smtp_server  # noqa: F401 - the fixture
 
 pytestmark = pytest.mark.integration
-
-
-@pytest.fixture
-def postgres():
-    psycopg = pytest.importorskip("psycopg")
-    try:
-        name, url = create_database()
-    except psycopg.OperationalError as exc:
-        pytest.skip(f"no PostgreSQL on 127.0.0.1:5432 ({exc})")
-    yield url
-    drop_database(name)
 
 
 def test_cluster_drill_small(tmp_path):
