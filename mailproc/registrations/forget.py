@@ -10,7 +10,8 @@ in the same transaction:
   withdrawal's rows) loses its subject and letter, its sender's address if it was the
   reader's, and its spool copy (shredded);
 * the case's outbox rows (answers to the reader, the hand-off to ЦКО, the withdrawal notice)
-  lose subject, texts, template context, thread subject and the reader's address once the
+  lose subject, texts, template context, thread subject and the reader's address (also as
+  the ``cause`` the response limit counts by) once the
   sender is done with them; rows still waiting are cancelled first (the data they carry is
   being destroyed). A row being sent right now is blanked by the next ``scrub_outbox``.
 
@@ -152,5 +153,8 @@ def _blank_outbox_row(settings, row, *, addresses: bool) -> None:
     if addresses:
         row.error = redact(row.error or "")
         row.recipients = {hashed(a): r for a, r in row.recipients.items()}
+        # the reader whose letter caused it (responses_per_sender): a day's window, long past
+        # by the purge; after a withdrawal the next letter counts afresh
+        row.cause = hashed(row.cause) if row.cause else ""
         headers["to"] = [["", hashed(a)] for _n, a in headers.get("to", [])]
     row.headers = headers

@@ -116,6 +116,7 @@ def record_card_number(ctx) -> dict:
         raise MessageError(f"ответ ЦКО по регистрации {case.token}: не найден номер "
                            f"читательского билета; внесите его вручную")
     box = vault(ctx.settings)
+    cases.link_message(session, case, getattr(ctx, "message", None))  # names the reader
     case.card_number_enc = box.encrypt_text(number)
     cases.audit(session, case, "card-number", at=now, actor=letter.sender.email,
                 reason="номер читательского билета получен от ЦКО (инструкция 2.11)")

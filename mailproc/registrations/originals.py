@@ -17,8 +17,8 @@ from mailproc.registrations.redaction import run_steps
 
 def tidy(app, source=None, now: datetime | None = None) -> dict:
     """The one call after an intake batch and its outbox pass."""
-    steps = run_steps(app, source, now) if source is not None else {"redacted": 0,
-                                                                     "removed": 0}
+    steps = run_steps(app, source, now) if source is not None else {
+        "redacted": 0, "removed": 0, "anonymised": 0}
     return {**steps, "outbox_copies": shred_sent_handoffs(app, now)}
 
 

@@ -24,9 +24,17 @@ the retention purge): every copy of each letter of the case, stubs included, in 
 folder. A copy found by Message-ID must also come from the letter's sender (``sender_hash``):
 a reader cannot make mailproc delete somebody else's letter by reusing its Message-ID.
 
+Removal covers every letter linked to the case (``registration_messages``: the reader's
+letters, ЦКО's answer with the card number, which names the reader and quotes the hand-off)
+and the Sent copies of the case's outbox rows (found by their Message-ID and our From
+address). The one exception is the letter that withdrew the consent: it waits in the review
+folder for a librarian's answer, so it is **anonymised** instead (kind ``anonymise``, carried
+out like a redaction but with ``stub.build_anonymised``: addresses and thread identifiers
+only, no name, text or file).
+
 A letter left in the intake folder by a rule without ``move-to-folder`` gets its stub there
-too, and the stub is recorded as a processed message so the intake does not take it for new
-mail.
+too, and the stub is recorded as a processed message (linked to the case, so destroying the
+case blanks its row too) so the intake does not take it for new mail.
 """
 
 from __future__ import annotations
@@ -48,10 +56,15 @@ from sqlalchemy.orm import Session
 
 from mailproc.registrations import cases
 from mailproc.registrations.mailbox_models import OPEN_STEP_STATES, MailboxRedaction
-from mailproc.registrations.models import RegistrationCase, RegistrationDocument
+from mailproc.registrations.models import (
+    RegistrationCase,
+    RegistrationDocument,
+    RegistrationMessage,
+)
 from mailproc.registrations.stub import (
     MARKER_HEADER,
     ORIGINAL_ID_HEADER,
+    build_anonymised,
     build_stub,
     document_line,
 )
@@ -66,6 +79,8 @@ DRILL_PAUSE_ENV = "MAILPROC_DRILL_REDACTION_PAUSE"
 
 REDACTED_REASON = ("оригинал письма заменён в общем ящике копией без документов; документы — "
                    "в защищённом хранилище")
+ANONYMISED_REASON = ("письмо об отзыве согласия заменено в общем ящике копией без текста, "
+                     "имени и вложений: данные читателя уничтожены")
 REMOVED_REASON = "документы уничтожены: все копии письма удалены из общего ящика"
 NO_UIDPLUS = ("IMAP server has no UIDPLUS (RFC 4315): originals with registration documents "
               "are left in the shared mailbox (registrations.without_uidplus = leave)")
@@ -119,30 +134,71 @@ def record_redaction(session: Session, settings, case: RegistrationCase, message
     return step
 
 
-def record_removals(session: Session, case: RegistrationCase, now: datetime) -> int:
-    """Ask for every letter of ``case`` (and its stub) to be deleted from every folder once
-    this transaction commits; a redaction not finished yet is cancelled (nothing of the
-    letter will stay). Returns the removals recorded."""
+def record_removals(session: Session, case: RegistrationCase, now: datetime, *,
+                    keep: int | None = None) -> int:
+    """Ask for every letter of ``case`` (and its stub) and every Sent copy of its outbox rows
+    to be deleted from every folder once this transaction commits; a redaction not finished
+    yet is cancelled (nothing of the letter will stay). ``keep``: the message row of the
+    letter that withdrew the consent, anonymised instead of deleted. Returns the steps
+    recorded."""
     steps = list(session.scalars(select(MailboxRedaction).where(
         MailboxRedaction.case_id == case.id)))
     for step in steps:
         if step.kind == "redact" and step.state in OPEN_STEP_STATES:
             step.state, step.updated_at = "cancelled", now
             step.detail = "письмо удаляется из ящика целиком"
-    asked = {s.message_pk for s in steps if s.kind == "remove"}
-    letters = {d.message_pk for d in case.documents if d.message_pk}
-    letters |= {s.message_pk for s in steps if s.message_pk}
+    redacted = {s.message_pk for s in steps if s.message_pk}
+    letters = {d.message_pk for d in case.documents if d.message_pk} | redacted
+    letters |= set(session.scalars(select(RegistrationMessage.message_pk).where(
+        RegistrationMessage.case_id == case.id)))
+    session.flush()
+    asked = set(session.scalars(select(MailboxRedaction.message_pk).where(  # by any case
+        MailboxRedaction.message_pk.in_(letters),
+        MailboxRedaction.kind.in_(("remove", "anonymise")))))
     hashes = {s.message_pk: s.sender_hash for s in steps if s.sender_hash}
-    added = 0
+    added, mailboxes = 0, []
     for pk in sorted(letters - asked):
         row = session.get(Message, pk)
         if row is None:
             continue
+        mailboxes.append(row.mailbox or "")
+        if pk != keep and not _own_id(row.message_id) and pk not in redacted:
+            continue  # a stub's own row: its stub is found by the marker of its letter
         session.add(MailboxRedaction(
-            kind="remove", case_id=case.id, message_pk=pk, mailbox=row.mailbox or "",
-            message_id=_own_id(row.message_id), marker=_marker(),
+            kind="anonymise" if pk == keep else "remove", case_id=case.id, message_pk=pk,
+            mailbox=row.mailbox or "", message_id=_own_id(row.message_id), marker=_marker(),
             sender_hash=hashes.get(pk) or sender_hash(row.from_addr), state="pending",
             folder="", stub_uid="", detail="", created_at=now, updated_at=now))
+        added += 1
+    if mailboxes:
+        added += _record_sent_removals(session, case, mailboxes[0], now)
+    return added
+
+
+def _record_sent_removals(session: Session, case: RegistrationCase, mailbox: str,
+                          now: datetime) -> int:
+    """A removal for the Sent copy of each outbox row of the case sent or being sent (answers
+    to the reader name her; the hand-off made none, a removal finding nothing costs one
+    search per folder)."""
+    from mailproc.outbound.models import OutboxMessage
+
+    known = set(session.scalars(select(MailboxRedaction.message_id).where(
+        MailboxRedaction.case_id == case.id, MailboxRedaction.message_pk.is_(None))))
+    added = 0
+    for message_id, sender in session.execute(select(
+            OutboxMessage.message_id, OutboxMessage.sender).where(
+            OutboxMessage.related_type == "registration", OutboxMessage.related_id == case.id,
+            # rows still waiting are cancelled with the case and never copied
+            OutboxMessage.state.in_(("sent", "sending"))).order_by(OutboxMessage.id)).all():
+        own = _own_id(message_id)
+        if not own or own in known:
+            continue
+        known.add(own)
+        session.add(MailboxRedaction(
+            kind="remove", case_id=case.id, message_pk=None, mailbox=mailbox,
+            message_id=own, marker=_marker(), sender_hash=sender_hash(sender),
+            state="pending", folder="", stub_uid="", detail="", created_at=now,
+            updated_at=now))
         added += 1
     return added
 
@@ -189,7 +245,8 @@ def run_steps(app, source, now: datetime | None = None) -> dict:
     now = now or utcnow()
     backfill(app, now)
     return {"redacted": redact_pending(app, source, now),
-            "removed": remove_pending(app, source, now)}
+            "removed": remove_pending(app, source, now),
+            "anonymised": redact_pending(app, source, now, kind="anonymise")}
 
 
 def run_removals(app, source, now: datetime | None = None) -> dict:
@@ -223,10 +280,11 @@ def _set(app, step_id: int, **values) -> None:
         step.updated_at = utcnow()
 
 
-def redact_pending(app, source, now: datetime) -> int:
-    """Replace each original waiting in this mailbox by its stub; returns how many."""
+def redact_pending(app, source, now: datetime, kind: str = "redact") -> int:
+    """Replace each original waiting in this mailbox by its stub (``kind`` "anonymise": by
+    its anonymised copy); returns how many."""
     done = 0
-    for step_id in _open_steps(app, source, "redact", OPEN_STEP_STATES):
+    for step_id in _open_steps(app, source, kind, OPEN_STEP_STATES):
         plan = _redaction_plan(app, step_id, source)
         if plan is None:
             continue
@@ -240,7 +298,8 @@ def _redaction_plan(app, step_id: int, source) -> dict | None:
         step = s.get(MailboxRedaction, step_id)
         row = s.get(Message, step.message_pk) if step.message_pk else None
         case = s.get(RegistrationCase, step.case_id)
-        if row is None or case is None or case.destroyed_at is not None:
+        anonymise = step.kind == "anonymise"
+        if row is None or case is None or (case.destroyed_at is not None and not anonymise):
             cancel = True
         else:
             cancel = False
@@ -250,6 +309,7 @@ def _redaction_plan(app, step_id: int, source) -> dict | None:
             intake = getattr(source, "folder", "INBOX")
             return {
                 "id": step.id, "marker": step.marker, "token": case.token,
+                "case_id": case.id, "anonymise": anonymise,
                 "message_id": step.message_id, "sender_hash": step.sender_hash,
                 "state": step.state, "row_id": row.id,
                 "folder": step.folder or row.folder or intake,
@@ -281,8 +341,9 @@ def _redact(app, source, plan: dict, now: datetime) -> bool:
     if stubs:
         stub_uid = stubs[0]
     else:
-        stub = build_stub(raw, token=plan["token"], marker=plan["marker"],
-                          lines=plan["lines"], expected=plan["expected"])
+        stub = build_anonymised(raw, token=plan["token"], marker=plan["marker"]) \
+            if plan["anonymise"] else build_stub(raw, token=plan["token"], marker=plan["marker"],
+                                                 lines=plan["lines"], expected=plan["expected"])
         keep = [f for f in flags if f.lower() not in _NOT_COPIED]
         stub_uid = source.append(folder, stub, keep, when=when)
         if not stub_uid:  # no APPENDUID (a server without UIDPLUS): find it by its marker
@@ -344,15 +405,20 @@ def _is_original(raw: bytes, plan: dict) -> bool:
 
 
 def _record_stub_as_processed(app, source, plan: dict, stub_uid: str) -> None:
-    """A stub appended to the intake folder is not new mail: a row says it was handled."""
+    """A stub appended to the intake folder is not new mail: a row says it was handled. The
+    row copies the letter's sender and (sealed) subject, so it belongs to the case: destroying
+    the case blanks it with the letter's own row (mailproc.registrations.forget)."""
     with app.db.transaction() as s:
         row = s.get(Message, plan["row_id"])
-        s.add(Message(mailbox=row.mailbox, uidvalidity=source.uidvalidity, uid=stub_uid,
-                      content_hash=hashlib.sha256(plan["marker"].encode()).hexdigest(),
-                      message_id="", from_addr=row.from_addr, subject=row.subject,
-                      category=row.category, rule=row.rule, state="done",
-                      reason="копия письма без документов (registrations.remove_original)",
-                      keywords=list(row.keywords or [])))
+        stub_row = Message(mailbox=row.mailbox, uidvalidity=source.uidvalidity, uid=stub_uid,
+                           content_hash=hashlib.sha256(plan["marker"].encode()).hexdigest(),
+                           message_id="", from_addr=row.from_addr, subject=row.subject,
+                           category=row.category, rule=row.rule, state="done",
+                           reason="копия письма без документов (registrations.remove_original)",
+                           keywords=list(row.keywords or []))
+        s.add(stub_row)
+        s.flush()
+        s.add(RegistrationMessage(case_id=plan["case_id"], message_pk=stub_row.id))
 
 
 def _finish(app, plan: dict, folder: str, stub_uid: str, now: datetime, note: str) -> None:
@@ -369,11 +435,14 @@ def _finish(app, plan: dict, folder: str, stub_uid: str, now: datetime, note: st
                 RegistrationDocument.message_pk == plan["row_id"])):
             doc.original_removed_at = doc.original_removed_at or now
         case = s.get(RegistrationCase, s.get(MailboxRedaction, plan["id"]).case_id)
-        cases.audit(s, case, "original-redacted", at=now,
+        cases.audit(s, case, "original-anonymised" if plan["anonymise"] else
+                    "original-redacted", at=now,
                     detail=f"message {plan['row_id']}: stub {stub_uid or '-'} in {folder}"
-                           + (f"; {note}" if note else ""), reason=REDACTED_REASON)
-    log.info("registration case %s: message %s replaced by a copy without documents",
-             plan["token"], plan["row_id"])
+                           + (f"; {note}" if note else ""),
+                    reason=ANONYMISED_REASON if plan["anonymise"] else REDACTED_REASON)
+    log.info("registration case %s: message %s replaced by a copy %s", plan["token"],
+             plan["row_id"], "without the reader's text" if plan["anonymise"]
+             else "without documents")
 
 
 def remove_pending(app, source, now: datetime) -> int:

@@ -40,8 +40,10 @@ WITHDRAWAL_REASON = "читатель отозвал согласие на об�
 
 
 def destroy_documents(session: Session, settings, box, case: RegistrationCase, *,
-                      at: datetime, reason: str, actor: str = "mailproc") -> int:
-    """Destroy every document of the case still held; one audit row each."""
+                      at: datetime, reason: str, actor: str = "mailproc",
+                      keep: int | None = None) -> int:
+    """Destroy every document of the case still held; one audit row each. ``keep``: the
+    message row of a withdrawal letter, anonymised in the mailbox instead of deleted."""
     count = 0
     for doc in case.documents:
         if doc.destroyed_at is not None:
@@ -53,7 +55,8 @@ def destroy_documents(session: Session, settings, box, case: RegistrationCase, *
                     detail=f"{doc.kind}, {doc.size} bytes")
         count += 1
     shred_handoff_blobs(session, settings, at, case.id)
-    record_removals(session, case, at)  # every copy of its letters leaves the mailbox too
+    # every copy of its letters and Sent copies of its answers leave the mailbox too
+    record_removals(session, case, at, keep=keep)
     for consent in session.scalars(select(ConsentRecord).where(ConsentRecord.case_id == case.id)):
         consent.destroyed_at = consent.destroyed_at or at
     case.destroyed_at = at
@@ -145,12 +148,14 @@ def withdraw(ctx) -> dict:
             consent.withdrawal_message_pk = message_pk
         cases.audit(session, case, "consent-withdrawn", at=now, actor="reader",
                     reason=WITHDRAWAL_REASON)  # the audit outlives the address: no name in it
-        destroy_documents(session, ctx.settings, box, case, at=now, reason=WITHDRAWAL_REASON)
+        destroy_documents(session, ctx.settings, box, case, at=now, reason=WITHDRAWAL_REASON,
+                          keep=message_pk)
         cases.set_state(session, case, "withdrawn", at=now, reason=WITHDRAWAL_REASON)
     outbox(ctx, to=ctx.settings.mail.librarians_address,
            template="librarians/registration_withdrawal",
-           context={"cases": [c.token for c in found], "reader_email": letter.sender.email,
-                    "subject": letter.subject},
+           # not the letter's subject: it may name the reader, and this notice's Sent copy
+           # stays in the mailbox
+           context={"cases": [c.token for c in found], "reader_email": letter.sender.email},
            kind="notice", auto_submitted="auto-generated",
            related=("registration", found[0].id) if found else None,  # blanked once sent
            dedupe_key=f"registration-withdrawal-{letter.content_hash[:24]}")

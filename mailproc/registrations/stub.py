@@ -21,6 +21,13 @@ What changes in the header, and why (what a librarian's mail client shows):
 - ``DKIM-Signature``, ``ARC-Seal`` and ``ARC-Message-Signature`` are dropped: they sign the
   original body and would show as broken signatures on the stub.
 
+A letter that must stay in the mailbox after its case's data was destroyed (the reader's
+consent withdrawal, which waits in the review folder for a librarian's answer) is replaced by
+an *anonymised* copy instead (``build_anonymised``): a new message, not an edited one, whose
+header keeps only addresses (no display names), dates and the thread identifiers, whose
+subject is a fixed Russian one naming the case, and whose one text part says what was removed.
+Nothing of the reader's words, name, passport number or files is carried over.
+
 Documents hidden inside a container the walk cannot see into (a TNEF winmail.dat) cannot be
 matched by hash: when a document of the letter is not found, every attachment of the stub
 is replaced (the vault holds the documents; the line then says only that an attachment was
@@ -74,6 +81,46 @@ def stub_message_id(original_id: str, marker: str, domain: str = "mailproc.inval
     local = re.sub(r"[^A-Za-z0-9!#$%&'*+/=?^_`{|}~.-]", "", local)[:200].strip(".")
     host = re.sub(r"[^A-Za-z0-9.-]", "", host)[:200] or domain
     return f"<{local + '.' if local else ''}redacted-{marker}@{host}>"
+
+
+def anonymised_line(token: str) -> str:
+    """The one line the anonymised copy holds."""
+    return (f"[текст письма и вложения убраны из общего ящика: персональные данные по делу "
+            f"{token} уничтожены (отзыв согласия). Адрес отправителя оставлен для ответа "
+            f"читателю.]")
+
+
+def build_anonymised(raw: bytes, *, token: str, marker: str) -> bytes:
+    """The anonymised copy of ``raw`` (see the module docstring): From, To, Cc and Reply-To as
+    bare addresses (RFC 5322 3.4 addr-spec), Date, In-Reply-To and References kept for
+    threading, a new Message-ID derived from the original's, which is kept in
+    ``X-Mailproc-Original-Message-ID``, and the marker."""
+    from email.message import EmailMessage
+    from email.utils import getaddresses
+
+    old = email.message_from_bytes(raw, policy=email.policy.compat32)
+    msg = EmailMessage(policy=email.policy.SMTP)
+    for name in ("From", "To", "Cc", "Reply-To"):
+        addresses = [a for _n, a in getaddresses([str(v) for v in old.get_all(name, [])])
+                     if a and "@" in a and a.isascii()]
+        if addresses:
+            msg[name] = ", ".join(addresses)
+    for name in ("Date", "In-Reply-To"):
+        if old.get(name) and str(old[name]).isascii():
+            msg[name] = " ".join(str(old[name]).split())
+    original_id = (old.get("Message-ID") or "").strip()
+    refs = [r for r in " ".join((old.get("References") or "").split()).split() if r.isascii()]
+    if original_id and original_id not in refs:
+        refs.append(original_id)
+    if refs:
+        msg["References"] = " ".join(refs)
+    msg["Subject"] = f"Отзыв согласия на обработку персональных данных (дело {token})"
+    msg["Message-ID"] = stub_message_id(original_id, marker)
+    if original_id:
+        msg[ORIGINAL_ID_HEADER] = original_id
+    msg[MARKER_HEADER] = f"{token} {marker}"
+    msg.set_content(anonymised_line(token) + "\n", charset="utf-8", cte="8bit")
+    return msg.as_bytes()
 
 
 def mask_passport_numbers(text: str) -> str:

@@ -145,8 +145,10 @@ def test_registration_letter_is_replaced_by_a_stub_only(setup):
     later = (TODAY + timedelta(days=31)).isoformat()
     out = mp.command("registrations", "purge", "--now", later, "--json")
     assert out.returncode == 0, out.stderr
-    assert '"removed": 2' in out.stdout
+    # the stub, the librarian's copy of it, and the Sent copy of the answer to the reader
+    assert '"removed": 3' in out.stdout
     assert mp.server.count("Регистрация") == 0 and mp.server.count(ARCHIVE) == 0
+    assert mp.server.count("Sent") == 0
     assert not [m for m in every_message(mp.server) if original_id in
                 (header(m[3], "Message-ID"), header(m[3], "X-Mailproc-Original-Message-ID"))]
 
@@ -212,7 +214,8 @@ def test_withdrawal_before_the_redaction_removes_the_original(setup):
         from mailproc.registrations.mailbox_models import MailboxRedaction
 
         states = sorted((r.kind, r.state) for r in s.query(MailboxRedaction))
-    assert states == [("redact", "cancelled"), ("remove", "done")]
+    # the withdrawal letter itself stays for a librarian, anonymised
+    assert states == [("anonymise", "done"), ("redact", "cancelled"), ("remove", "done")]
 
 
 class NoUidplus(ImapSource):

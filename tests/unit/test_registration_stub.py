@@ -8,7 +8,13 @@ import email.policy
 import hashlib
 from email.message import EmailMessage
 
-from mailproc.registrations.stub import build_stub, document_line, stub_message_id
+from mailproc.registrations.stub import (
+    anonymised_line,
+    build_anonymised,
+    build_stub,
+    document_line,
+    stub_message_id,
+)
 from tests.unit.test_registration_samples import clear_fragments, mail, photo, scan_pdf
 
 TOKEN = "2026-00012"
@@ -103,3 +109,26 @@ def test_a_passport_number_in_a_koi8_text_is_masked_and_the_charset_kept():
     assert text.get_content().strip() == (
         "Мой паспорт: серия [номер паспорта убран], телефон 8-914-000-00-00.")
     assert b"123456" not in stub
+
+
+def test_the_anonymised_copy_keeps_addresses_and_thread_only():
+    """A withdrawal letter left for a librarian's answer: no name, words, file or passport."""
+    form = photo(seed=5)
+    raw = mail(name="Ковалёв Игорь Семёнович", subject="Отзыв согласия, Ковалёв",
+               text="Я, Ковалёв Игорь Семёнович, паспорт 9817 654321, отзываю согласие.",
+               in_reply_to="<answer-1@nlrs.example>", files=[("анкета.jpg", form, "image/jpeg")])
+    original = parsed(raw)
+    copy = build_anonymised(raw, token=TOKEN, marker="m9")
+    msg = parsed(copy)
+    assert str(msg["From"]) == "reader.petrova@example.org"
+    assert str(msg["To"]) == "personbibl@nlrs.example"
+    assert msg["Subject"] == f"Отзыв согласия на обработку персональных данных (дело {TOKEN})"
+    assert msg["Date"] == original["Date"] and msg["In-Reply-To"] == "<answer-1@nlrs.example>"
+    assert msg["References"].split() == ["<answer-1@nlrs.example>", original["Message-ID"]]
+    assert msg["X-Mailproc-Original-Message-ID"].strip() == original["Message-ID"]
+    assert msg["X-Mailproc-Redacted"] == f"{TOKEN} m9"
+    assert msg["Message-ID"] != original["Message-ID"]
+    assert [p.get_content().strip() for p in leaves(copy)] == [anonymised_line(TOKEN)]
+    secrets = [w.encode(c) for w in ("Ковалёв", "Игорь") for c in ("utf-8", "windows-1251")]
+    for secret in [*secrets, b"9817", b"654321", *clear_fragments(form)]:
+        assert secret not in copy
