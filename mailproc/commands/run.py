@@ -67,9 +67,6 @@ def _start(args):
     if args.at:
         _parse_at(args.at)  # a wrong --at: one line before anything starts
     check_data_folder(Path(app.settings.paths.data))
-    from mailproc.trust import warn_if_unverified
-
-    warn_if_unverified(app.settings)  # once per process: department mail is not verified
     lock = InstanceLock.for_url(app.settings.database.url)
     if lock is not None:
         try:
@@ -86,6 +83,10 @@ def _start(args):
         app = App(dataclasses.replace(app.settings, mailboxes=tuple(
             m for m in app.settings.mailboxes if m.name == args.mailbox)))
     app.db  # noqa: B018 - opened and migrated now: a database that does not open, one line
+    from mailproc.trust import warn_if_unverified
+
+    # once per process, and only once started: a start that fails says its one line alone
+    warn_if_unverified(app.settings)
     return app
 
 
