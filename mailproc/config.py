@@ -1,7 +1,11 @@
 """Settings: one TOML file plus the environment, loaded into typed, frozen objects.
 
 Where the file comes from, in order: ``--config FILE``, ``$MAILPROC_CONFIG``, ``./mailproc.toml``,
-else the built-in defaults alone. Every key may be overridden from the environment as
+``/etc/mailproc/mailproc.toml`` (the service's, so an administrator's command on the server reads
+the settings the daemon runs with), else the built-in defaults alone. Only ``demo``, ``inspect``
+and the checks of files named on the command line run on built-in defaults: every command that
+reads or writes the library's data refuses them (``require_file``), so it can never make a
+fresh, empty database where it happens to stand. Every key may be overridden from the environment as
 ``MAILPROC_<SECTION>_<KEY>`` (``MAILPROC_MAILBOX_URL``). Secrets (the mailbox and SMTP passwords,
 the vault key) are never read from the settings file itself: only from the environment or from a
 file named in the settings, so the settings file can be shown and versioned, and secrets are
@@ -23,9 +27,11 @@ from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from mailproc.errors import ConfigError
+from mailproc.errors import ConfigError, NoSettingsError
 
 ENV_PREFIX = "MAILPROC_"
+#: the service's settings file, the last place looked (the systemd unit names it too)
+SYSTEM_CONFIG = Path("/etc/mailproc/mailproc.toml")
 
 
 def setting(default: Any, doc: str, kind: str | None = None, secret: bool = False) -> Any:
@@ -713,8 +719,12 @@ def _convert(f: dataclasses.Field, value: Any) -> Any:
 # Loading
 
 
-def find_config_file(explicit: str | None, environ: dict[str, str]) -> Path | None:
-    """The settings file to read, in the documented order; None means built-in defaults."""
+def find_config_file(explicit: str | None, environ: dict[str, str],
+                     system: Path | None = None) -> Path | None:
+    """The settings file to read, in the documented order; None means built-in defaults.
+
+    ``system`` stands for ``/etc/mailproc/mailproc.toml`` (``SYSTEM_CONFIG``, which tests
+    replace)."""
     if explicit:
         path = Path(explicit)
         if not path.is_file():
@@ -729,7 +739,32 @@ def find_config_file(explicit: str | None, environ: dict[str, str]) -> Path | No
                               f"settings file or unset it")
         return path
     local = Path("mailproc.toml")
-    return local if local.is_file() else None
+    if local.is_file():
+        return local
+    system = SYSTEM_CONFIG if system is None else system
+    return system if system.is_file() else None
+
+
+def places_looked(system: Path | None = None) -> str:
+    """Where ``find_config_file`` looked, for the line that says it found nothing."""
+    system = SYSTEM_CONFIG if system is None else system
+    where = f"looked for --config, $MAILPROC_CONFIG, {Path.cwd() / 'mailproc.toml'} and {system}"
+    if system.parent.exists() and not os.access(system.parent, os.R_OK | os.X_OK):
+        where += f" ({system.parent} is not readable by this user: run the command as the " \
+                 f"service's user, e.g. sudo -u mailproc mailproc ...)"
+    return where
+
+
+def require_file(settings: "Settings", system: Path | None = None) -> "Settings":
+    """``settings`` if they come from a settings file; else ``NoSettingsError`` saying where
+    the file was looked for. Commands that read or write the library's data call this: on
+    built-in defaults they would open (and create) a database of their own in the working
+    directory instead of the service's."""
+    if settings.source:
+        return settings
+    raise NoSettingsError(f"no settings file ({places_looked(system)}); this command "
+                          f"works on the library's data and does not run on built-in "
+                          f"defaults: give --config FILE or set MAILPROC_CONFIG")
 
 
 def _read_toml(path: Path) -> dict[str, Any]:
