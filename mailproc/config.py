@@ -180,7 +180,9 @@ class MailSettings:
         "Where notices for librarians go (broken rules, the daily digest).",
         kind="email",
     )
-    timezone: str = setting("Asia/Yakutsk", "The library's time zone.", kind="timezone")
+    timezone: str = setting(
+        "Asia/Yakutsk", "The library's time zone: deadlines, the digest, and every time a "
+        "command prints (with its offset).", kind="timezone")
     token_secret_file: str = setting(
         "",
         "A file with the key that signs tokens in Message-IDs; empty: generated under the data "

@@ -146,3 +146,14 @@ def test_the_service_settings_are_read_when_nothing_else_is_given(tmp_path, monk
     monkeypatch.setattr("mailproc.config.SYSTEM_CONFIG", tmp_path / "absent.toml")
     with pytest.raises(NoSettingsError, match="absent.toml"):
         require_file(load_settings(None, environ={}))
+
+
+def test_an_unreadable_etc_folder_is_named(tmp_path, monkeypatch):
+    system = tmp_path / "etc" / "mailproc.toml"
+    system.parent.mkdir()
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setattr("mailproc.config.os.access", lambda path, mode: False)  # not root
+    with pytest.raises(NoSettingsError) as refused:
+        require_file(load_settings(None, environ={}), system)
+    assert f"({system.parent} is not readable by this user: run the command as the " \
+           f"service's user, e.g. sudo -u mailproc mailproc ...)" in str(refused.value)
