@@ -5,8 +5,8 @@ Where the file comes from, in order: ``--config FILE``, ``$MAILPROC_CONFIG``, ``
 the settings the daemon runs with), else the built-in defaults alone. Only ``demo``, ``inspect``
 and the checks of files named on the command line run on built-in defaults: every command that
 reads or writes the library's data refuses them (``require_file``), so it can never make a
-fresh, empty database where it happens to stand. Every key may be overridden from the environment as
-``MAILPROC_<SECTION>_<KEY>`` (``MAILPROC_MAILBOX_URL``). Secrets (the mailbox and SMTP passwords,
+fresh, empty database where it happens to stand. Every key may be overridden from the
+environment as ``MAILPROC_<SECTION>_<KEY>`` (``MAILPROC_MAILBOX_URL``). Secrets (the mailbox and SMTP passwords,
 the vault key) are never read from the settings file itself: only from the environment or from a
 file named in the settings, so the settings file can be shown and versioned, and secrets are
 never printed (``repr`` hides them).
@@ -722,11 +722,11 @@ def _convert(f: dataclasses.Field, value: Any) -> Any:
 
 
 def find_config_file(explicit: str | None, environ: dict[str, str],
-                     system: Path | None = None) -> Path | None:
+                     system: Path | None = None, service: bool = True) -> Path | None:
     """The settings file to read, in the documented order; None means built-in defaults.
 
     ``system`` stands for ``/etc/mailproc/mailproc.toml`` (``SYSTEM_CONFIG``, which tests
-    replace)."""
+    replace); ``service=False`` does not look there (``mailproc demo``)."""
     if explicit:
         path = Path(explicit)
         if not path.is_file():
@@ -743,6 +743,8 @@ def find_config_file(explicit: str | None, environ: dict[str, str],
     local = Path("mailproc.toml")
     if local.is_file():
         return local
+    if not service:
+        return None
     system = SYSTEM_CONFIG if system is None else system
     return system if system.is_file() else None
 
@@ -792,15 +794,17 @@ def load_settings(
     config: str | None = None,
     environ: dict[str, str] | None = None,
     overrides: dict[str, dict[str, Any]] | None = None,
+    service: bool = True,
 ) -> Settings:
     """Read settings from the file, the environment and explicit overrides (in that order).
+    ``service=False`` leaves the service's ``/etc/mailproc/mailproc.toml`` out of the look-up.
 
     Relative paths in a settings file are taken relative to that file's folder, so a service
     started from any working directory finds the same files; with built-in defaults they are
     relative to the working directory.
     """
     environ = dict(os.environ if environ is None else environ)
-    path = find_config_file(config, environ)
+    path = find_config_file(config, environ, service=service)
     raw: dict[str, Any] = _read_toml(path) if path else {}
     base = path.parent.resolve() if path else Path.cwd()
 

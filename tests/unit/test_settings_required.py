@@ -157,3 +157,22 @@ def test_an_unreadable_etc_folder_is_named(tmp_path, monkeypatch):
         require_file(load_settings(None, environ={}), system)
     assert f"({system.parent} is not readable by this user: run the command as the " \
            f"service's user, e.g. sudo -u mailproc mailproc ...)" in str(refused.value)
+
+
+def test_demo_never_runs_on_the_service_settings(tmp_path, monkeypatch, capsys):
+    """A demo tried on the server keeps to its embedded defaults: not the service's rules,
+    not its data folder (here: a rules folder that does not exist would file nothing)."""
+    from mailproc.cli import main
+
+    service = tmp_path / "etc" / "mailproc.toml"
+    service.parent.mkdir()
+    service.write_text(f'[paths]\ndata = "{tmp_path / "service"}"\n'
+                       f'rules = "{tmp_path / "no-rules"}"\n', encoding="utf-8")
+    monkeypatch.setattr("mailproc.config.SYSTEM_CONFIG", service)
+    monkeypatch.chdir(Path(__file__).resolve().parents[2])  # as `make demo` runs it
+    monkeypatch.delenv("MAILPROC_CONFIG", raising=False)
+    assert load_settings(None).source == str(service)  # what any other command reads
+    assert main(["demo", "--data", str(tmp_path / "demo")]) == 0
+    out = capsys.readouterr().out
+    assert "создан заказ " in out and "на разбор: 0" in out
+    assert not (tmp_path / "service").exists()
