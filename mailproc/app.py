@@ -5,7 +5,7 @@ from __future__ import annotations
 import functools
 from pathlib import Path
 
-from mailproc.config import Settings, load_settings
+from mailproc.config import Settings, load_settings, require_file
 from mailproc.store import Database, open_database
 
 
@@ -14,8 +14,12 @@ class App:
         self.settings = settings
 
     @classmethod
-    def from_args(cls, args, **overrides) -> "App":
-        app = cls(load_settings(getattr(args, "config", None), overrides=overrides or None))
+    def from_args(cls, args, *, defaults_ok: bool = False, **overrides) -> "App":
+        """The installation the command line names. A command on the library's data refuses
+        built-in defaults (``NoSettingsError``, config.require_file); ``defaults_ok`` is for
+        the few that only read files named on the command line or shipped."""
+        settings = load_settings(getattr(args, "config", None), overrides=overrides or None)
+        app = cls(settings if defaults_ok else require_file(settings))
         name = getattr(args, "mailbox", None)
         return app.for_mailbox(name) if name else app
 

@@ -14,7 +14,9 @@ longer than ``registrations.retention`` (docs/admin.md, "Personal data").
 
 Rows are written through SQLAlchemy, not with a database-specific dump tool, so a backup taken
 on SQLite restores into PostgreSQL and back (the consortium move of issue 12). Restore demands
-an empty database at the same schema revision, so it can never merge two histories.
+an empty database at the same schema revision, so it can never merge two histories. Backup
+refuses a database that is missing or holds no row at all: such a backup is always a command
+pointed at the wrong database (built-in defaults, a wrong ``database.url``), never the library's.
 """
 
 from __future__ import annotations
@@ -29,6 +31,7 @@ from decimal import Decimal
 from pathlib import Path
 
 from sqlalchemy import func, insert, select, text
+from sqlalchemy.engine import make_url
 
 from mailproc.errors import MailprocError
 from mailproc.private import FILE_MODE, private_dir, write_private
@@ -75,8 +78,33 @@ def _add_bytes(tar: tarfile.TarFile, name: str, data: bytes) -> None:
     tar.addfile(info, io.BytesIO(data))
 
 
+def check_exists(url: str) -> None:
+    """Raise ``MailprocError`` when ``url`` names an SQLite file that is not there: opening it
+    would create (and migrate) a new, empty database, and back that up. Call it before the
+    database is opened."""
+    parsed = make_url(url)
+    path = parsed.database
+    if parsed.get_backend_name() == "sqlite" and path and path != ":memory:" \
+            and not Path(path).is_file():
+        raise MailprocError(f"no database at {path} (database.url): nothing to back up; check "
+                            f"that these are the service's settings")
+
+
+def check_not_empty(db) -> None:
+    """Raise ``MailprocError`` when no table of the database holds a row."""
+    with db.engine.connect() as conn:
+        for table in metadata.sorted_tables:
+            if conn.execute(select(text("1")).select_from(table).limit(1)).first():
+                return
+    where = db.engine.url.render_as_string(hide_password=True)
+    raise MailprocError(f"the database {where} holds no rows: nothing to back up; check that "
+                        f"database.url is the service's database")
+
+
 def backup(db, data_dir: Path, out: Path) -> dict:
-    """Write the archive; returns the row counts per table."""
+    """Write the archive; returns the row counts per table. A database with no row at all
+    raises ``MailprocError`` and writes nothing."""
+    check_not_empty(db)
     counts: dict[str, int] = {}
     tmp = out.with_name(out.name + ".part")
     fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, FILE_MODE)

@@ -2,16 +2,18 @@
 
 Each command lives in its own module under ``mailproc.commands`` and registers its parser;
 this module only assembles them and turns mailproc's errors into one clear line and an exit
-code (2 for a wrong setting or input, 1 for anything else).
+code (78, EX_CONFIG, when no settings file was found for a command on the library's data; 2 for
+a wrong setting or input; 1 for anything else).
 """
 
 from __future__ import annotations
 
 import argparse
 import importlib
+import os
 import sys
 
-from mailproc.errors import ConfigError, LoadError, MailprocError, StoreError
+from mailproc.errors import ConfigError, LoadError, MailprocError, NoSettingsError, StoreError
 from mailproc.private import protect_process
 
 #: command modules, in the order ``mailproc --help`` lists them
@@ -53,7 +55,8 @@ def build_parser(argv: list[str] | None = None) -> argparse.ArgumentParser:
         description="Mail processor for the personal librarian mailbox.",
     )
     parser.add_argument("--config", metavar="FILE",
-                        help="settings file (else $MAILPROC_CONFIG, else ./mailproc.toml)")
+                        help="settings file (else $MAILPROC_CONFIG, else ./mailproc.toml, else "
+                             "/etc/mailproc/mailproc.toml)")
     parser.add_argument("--mailbox", metavar="NAME",
                         help="this mailbox of [mailboxes.*] only: read it, list and count "
                              "its records (default: every mailbox)")
@@ -71,6 +74,9 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     try:
         return int(args.func(args) or 0)
+    except NoSettingsError as exc:
+        print(f"mailproc: {exc}", file=sys.stderr)
+        return os.EX_CONFIG
     except (ConfigError, StoreError) as exc:
         print(f"mailproc: {exc}", file=sys.stderr)
         return 2

@@ -1,8 +1,12 @@
 """Settings: one TOML file plus the environment, loaded into typed, frozen objects.
 
 Where the file comes from, in order: ``--config FILE``, ``$MAILPROC_CONFIG``, ``./mailproc.toml``,
-else the built-in defaults alone. Every key may be overridden from the environment as
-``MAILPROC_<SECTION>_<KEY>`` (``MAILPROC_MAILBOX_URL``). Secrets (the mailbox and SMTP passwords,
+``/etc/mailproc/mailproc.toml`` (the service's, so an administrator's command on the server reads
+the settings the daemon runs with), else the built-in defaults alone. Only ``demo``, ``inspect``
+and the checks of files named on the command line run on built-in defaults: every command that
+reads or writes the library's data refuses them (``require_file``), so it can never make a
+fresh, empty database where it happens to stand. Every key may be overridden from the
+environment as ``MAILPROC_<SECTION>_<KEY>`` (``MAILPROC_MAILBOX_URL``). Secrets (the mailbox and SMTP passwords,
 the vault key) are never read from the settings file itself: only from the environment or from a
 file named in the settings, so the settings file can be shown and versioned, and secrets are
 never printed (``repr`` hides them).
@@ -23,9 +27,11 @@ from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from mailproc.errors import ConfigError
+from mailproc.errors import ConfigError, NoSettingsError
 
 ENV_PREFIX = "MAILPROC_"
+#: the service's settings file, the last place looked (the systemd unit names it too)
+SYSTEM_CONFIG = Path("/etc/mailproc/mailproc.toml")
 
 
 def setting(default: Any, doc: str, kind: str | None = None, secret: bool = False) -> Any:
@@ -178,7 +184,9 @@ class MailSettings:
         "Where notices for librarians go (broken rules, the daily digest).",
         kind="email",
     )
-    timezone: str = setting("Asia/Yakutsk", "The library's time zone.", kind="timezone")
+    timezone: str = setting(
+        "Asia/Yakutsk", "The library's time zone: deadlines, the digest, and every time a "
+        "command prints (with its offset).", kind="timezone")
     token_secret_file: str = setting(
         "",
         "A file with the key that signs tokens in Message-IDs; empty: generated under the data "
@@ -752,8 +760,12 @@ def _convert(f: dataclasses.Field, value: Any) -> Any:
 # Loading
 
 
-def find_config_file(explicit: str | None, environ: dict[str, str]) -> Path | None:
-    """The settings file to read, in the documented order; None means built-in defaults."""
+def find_config_file(explicit: str | None, environ: dict[str, str],
+                     system: Path | None = None, service: bool = True) -> Path | None:
+    """The settings file to read, in the documented order; None means built-in defaults.
+
+    ``system`` stands for ``/etc/mailproc/mailproc.toml`` (``SYSTEM_CONFIG``, which tests
+    replace); ``service=False`` does not look there (``mailproc demo``)."""
     if explicit:
         path = Path(explicit)
         if not path.is_file():
@@ -768,7 +780,34 @@ def find_config_file(explicit: str | None, environ: dict[str, str]) -> Path | No
                               f"settings file or unset it")
         return path
     local = Path("mailproc.toml")
-    return local if local.is_file() else None
+    if local.is_file():
+        return local
+    if not service:
+        return None
+    system = SYSTEM_CONFIG if system is None else system
+    return system if system.is_file() else None
+
+
+def places_looked(system: Path | None = None) -> str:
+    """Where ``find_config_file`` looked, for the line that says it found nothing."""
+    system = SYSTEM_CONFIG if system is None else system
+    where = f"looked for --config, $MAILPROC_CONFIG, {Path.cwd() / 'mailproc.toml'} and {system}"
+    if system.parent.exists() and not os.access(system.parent, os.R_OK | os.X_OK):
+        where += f" ({system.parent} is not readable by this user: run the command as the " \
+                 f"service's user, e.g. sudo -u mailproc mailproc ...)"
+    return where
+
+
+def require_file(settings: "Settings", system: Path | None = None) -> "Settings":
+    """``settings`` if they come from a settings file; else ``NoSettingsError`` saying where
+    the file was looked for. Commands that read or write the library's data call this: on
+    built-in defaults they would open (and create) a database of their own in the working
+    directory instead of the service's."""
+    if settings.source:
+        return settings
+    raise NoSettingsError(f"no settings file ({places_looked(system)}); this command "
+                          f"works on the library's data and does not run on built-in "
+                          f"defaults: give --config FILE or set MAILPROC_CONFIG")
 
 
 def _read_toml(path: Path) -> dict[str, Any]:
@@ -794,15 +833,17 @@ def load_settings(
     config: str | None = None,
     environ: dict[str, str] | None = None,
     overrides: dict[str, dict[str, Any]] | None = None,
+    service: bool = True,
 ) -> Settings:
     """Read settings from the file, the environment and explicit overrides (in that order).
+    ``service=False`` leaves the service's ``/etc/mailproc/mailproc.toml`` out of the look-up.
 
     Relative paths in a settings file are taken relative to that file's folder, so a service
     started from any working directory finds the same files; with built-in defaults they are
     relative to the working directory.
     """
     environ = dict(os.environ if environ is None else environ)
-    path = find_config_file(config, environ)
+    path = find_config_file(config, environ, service=service)
     raw: dict[str, Any] = _read_toml(path) if path else {}
     base = path.parent.resolve() if path else Path.cwd()
 

@@ -2,7 +2,8 @@
 
 Each family tells the caller what to do with it:
 
-* ``ConfigError`` stops start-up with one line that names the key and the fix.
+* ``ConfigError`` stops start-up with one line that names the key and the fix;
+  ``NoSettingsError``, no settings file at all, exits 78 (EX_CONFIG) for a service manager.
 * ``StorageError`` stops start-up with one line that names the path and the fix: the disk,
   not a setting, is at fault (exit codes: mailproc.startup).
 * ``RuleFileError`` / ``TemplateError`` are librarian mistakes in edited files: reported as
@@ -22,6 +23,11 @@ class MailprocError(Exception):
 
 class ConfigError(MailprocError):
     """A wrong setting. The message is one line naming the key and what to write instead."""
+
+
+class NoSettingsError(ConfigError):
+    """No settings file was found for a command that works on the library's data: it stops
+    with one line saying where it looked, exit 78 (EX_CONFIG of sysexits.h)."""
 
 
 class StoreError(MailprocError):

@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from mailproc.app import App
-from mailproc.backup import backup, restore
+from mailproc.backup import backup, check_exists, restore
 
 
 def register(sub) -> None:
@@ -19,6 +19,7 @@ def register(sub) -> None:
 
 def run_backup(args) -> int:
     app = App.from_args(args)
+    check_exists(app.settings.database.url)  # before app.db would create it
     counts = backup(app.db, app.data_dir, Path(args.file))
     print(f"backup written to {args.file}: {sum(counts.values())} rows in {len(counts)} tables")
     return 0

@@ -4,6 +4,10 @@ It copies the sample messages into a fresh local Maildir under the data folder, 
 them with SQLite and a ``file:`` outbox (nothing leaves the machine) by the shipped rules, sends
 what they queued into that outbox folder, and prints, for every message, what the system made of
 it and what each action did, then the mail that landed in the outbox.
+
+It runs on a settings file only when one is named (``--config``, ``$MAILPROC_CONFIG``,
+``./mailproc.toml``), never on the service's ``/etc/mailproc/mailproc.toml``: a demo tried on
+the server must not write into the service's data folder or use its rules.
 """
 
 from __future__ import annotations
@@ -51,7 +55,7 @@ def throwaway_vault_key(settings, data: Path) -> Path | None:
 
 
 def run(args) -> int:
-    base = load_settings(args.config)
+    base = load_settings(args.config, service=False)
     data = Path(args.data) if args.data else Path(base.paths.data) / "demo"
     if data.exists():
         shutil.rmtree(data)
@@ -68,7 +72,7 @@ def run(args) -> int:
         overrides["vault"] = {"key_file": str(key_file)}
         notes.append(f"ключ хранилища документов не настроен: для демонстрации создан временный "
                      f"ключ {key_file}")
-    app = App(load_settings(args.config, overrides=overrides))
+    app = App(load_settings(args.config, overrides=overrides, service=False))
     from mailproc.demo.report import run_and_report
 
     return run_and_report(app, sample_messages(), notes)

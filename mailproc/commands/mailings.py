@@ -11,6 +11,7 @@ from mailproc.app import App
 from mailproc.commands.contacts import find_contact
 from mailproc.commands.output import print_json, print_table
 from mailproc.errors import MailprocError
+from mailproc.localtime import local_time
 from mailproc.outreach.audience import audience
 from mailproc.outreach.models import MailingIssue
 from mailproc.outreach.plan import MailingSpec, load_plan
@@ -71,7 +72,7 @@ def show_plan(args) -> int:
             rows.append({
                 "name": spec.name, "title": spec.title, "template": spec.template,
                 "groups": spec.groups, "when": spec.cron or spec.at.isoformat(),
-                "next": [t.astimezone(app.settings.tz).strftime("%Y-%m-%d %H:%M")
+                "next": [local_time(t, app.settings.tz)
                          for t in next_issues(spec, app.settings.tz, now)],
                 "recipients": len(eligible), "left_out": left_out,
                 "unknown_groups": [g for g in spec.groups
@@ -160,18 +161,18 @@ def send_mailing(args) -> int:
 
 def show_mailing(args) -> int:
     app = App.from_args(args)
+    tz = app.settings.tz
     with app.db.transaction() as s:
         sync_outcomes(s)
-        rows = mailing_results(s, args.name)
+        rows = [{**r, "scheduled_at": local_time(r["scheduled_at"], tz)}
+                for r in mailing_results(s, args.name)]
     if args.json:
         print_json(rows)
         return 0
     if not rows:
         print(f"У рассылки «{args.name}» ещё не было выпусков.")
         return 0
-    tz = app.settings.tz
-    print_table([{**r, "scheduled_at": r["scheduled_at"].astimezone(tz).strftime(
-        "%Y-%m-%d %H:%M"), "manual": "вручную" if r["manual"] else ""} for r in rows],
+    print_table([{**r, "manual": "вручную" if r["manual"] else ""} for r in rows],
         ["issue", "scheduled_at", "state", "manual", "recipients", "sent", "waiting", "failed",
          "bounced", "unsubscribed", "skipped", "note"])
     return 0

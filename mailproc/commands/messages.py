@@ -7,6 +7,7 @@ from sqlalchemy import select
 from mailproc.app import App
 from mailproc.commands.output import print_json, print_table
 from mailproc.errors import MailprocError
+from mailproc.localtime import local_time
 from mailproc.registrations.common import vault_or_none
 from mailproc.registrations.sealed import is_sealed_letter, letter_of, shown
 from mailproc.scope import mailbox_scope
@@ -29,12 +30,12 @@ def register(sub) -> None:
     show.set_defaults(func=show_message)
 
 
-def message_json(m: Message, box=None) -> dict:
+def message_json(m: Message, tz, box=None) -> dict:
     return {
         "id": m.id, "message_id": m.message_id, "from": m.from_addr,
         "subject": shown(m.subject, box),
         "category": m.category, "rule": m.rule, "folder": m.folder, "state": m.state,
-        "reason": m.reason, "received_at": m.received_at.isoformat() if m.received_at else None,
+        "reason": m.reason, "received_at": local_time(m.received_at, tz),
         "mailbox": m.mailbox, "uid": m.uid, "size": m.size,
     }
 
@@ -48,7 +49,7 @@ def list_messages(args) -> int:
             q = q.where(Message.category == args.category)
         if args.state:
             q = q.where(Message.state == args.state)
-        rows = [message_json(m) for m in s.scalars(q)]
+        rows = [message_json(m, app.settings.tz) for m in s.scalars(q)]
     if args.json:
         print_json(rows)
     else:
@@ -63,9 +64,10 @@ def show_message(args) -> int:
         if m is None:
             raise MailprocError(f"no message {args.id}; see mailproc messages list")
         box = vault_or_none(app.settings) if is_sealed_letter(m.letter) else None
-        data = message_json(m, box)
+        data = message_json(m, app.settings.tz, box)
         data["decisions"] = [
-            {"decided_at": d.decided_at.isoformat(), "category": d.category, "rule": d.rule,
+            {"decided_at": local_time(d.decided_at, app.settings.tz), "category": d.category,
+             "rule": d.rule,
              "trace": d.trace, "actions": d.actions, "results": d.results}
             for d in m.decisions
         ]

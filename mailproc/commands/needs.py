@@ -12,6 +12,7 @@ from sqlalchemy import select
 from mailproc.app import App
 from mailproc.commands.output import print_json, print_table
 from mailproc.errors import MailprocError
+from mailproc.localtime import local_time
 from mailproc.scope import mailbox_scope
 
 KIND_NAMES = {"digitise": "оцифровать", "section": "раздел ЭБ", "subscription": "подписной ресурс"}
@@ -40,12 +41,12 @@ def register(sub) -> None:
     edit.set_defaults(func=edit_need)
 
 
-def need_json(n) -> dict:
+def need_json(n, tz) -> dict:
     return {"id": n.id, "kind": n.kind, "author": n.author, "title": n.title, "topic": n.topic,
             "text": n.text, "case_id": n.case_id, "message": n.message_pk,
             "corrected_by": n.corrected_by,
-            "corrected_at": n.corrected_at.isoformat() if n.corrected_at else None,
-            "created_at": n.created_at.isoformat()}
+            "corrected_at": local_time(n.corrected_at, tz),
+            "created_at": local_time(n.created_at, tz)}
 
 
 def _all(app, kind=None) -> list[dict]:
@@ -57,7 +58,7 @@ def _all(app, kind=None) -> list[dict]:
              .order_by(InformationNeed.id.desc()))
         if kind:
             q = q.where(InformationNeed.kind == kind)
-        return [need_json(n) for n in s.scalars(q)]
+        return [need_json(n, app.settings.tz) for n in s.scalars(q)]
 
 
 def list_needs(args) -> int:
@@ -123,6 +124,6 @@ def edit_need(args) -> int:
                 setattr(need, field, value)
         need.corrected_by = args.by or "librarian"
         need.corrected_at = datetime.now(timezone.utc)
-        data = need_json(need)
+        data = need_json(need, app.settings.tz)
     print_json(data)
     return 0

@@ -7,6 +7,7 @@ from sqlalchemy import select
 from mailproc.app import App
 from mailproc.commands.output import print_json, print_table
 from mailproc.errors import MailprocError
+from mailproc.localtime import local_time
 from mailproc.orders import states as st
 from mailproc.scope import mailbox_scope
 from mailproc.store.base import utcnow
@@ -55,11 +56,11 @@ def register(sub) -> None:
     remind.set_defaults(func=remind_cmd)
 
 
-def order_json(o, tz=None, now=None) -> dict:
+def order_json(o, tz, now=None) -> dict:
     now = now or utcnow()
 
     def local(t):
-        return order_json_time(t, tz) if t else t
+        return local_time(t, tz)
 
     return {
         "token": o.token, "state": o.state, "kind": o.kind, "reader": o.reader_email,
@@ -76,10 +77,6 @@ def order_json(o, tz=None, now=None) -> dict:
     }
 
 
-def order_json_time(t, tz):
-    return t.astimezone(tz).strftime("%Y-%m-%d %H:%M") if tz else t
-
-
 def list_orders(args) -> int:
     from mailproc.orders.models import Order
 
@@ -89,7 +86,7 @@ def list_orders(args) -> int:
              .order_by(Order.id.desc()).limit(args.limit))
         if args.state:
             q = q.where(Order.state == args.state)
-        rows = [order_json(o, None if args.json else app.settings.tz) for o in s.scalars(q)]
+        rows = [order_json(o, app.settings.tz) for o in s.scalars(q)]
     if args.json:
         print_json(rows)
     else:
@@ -113,9 +110,10 @@ def show_order(args) -> int:
     app = App.from_args(args)
     with app.db.session() as s:
         order = _get(s, args.token)
-        tz = None if args.json else app.settings.tz
+        tz = app.settings.tz
         data = order_json(order, tz)
-        data["events"] = [{"at": order_json_time(e.at, tz), "event": e.event, "from": e.state_from, "to": e.state_to,
+        data["events"] = [{"at": local_time(e.at, tz), "event": e.event,
+                           "from": e.state_from, "to": e.state_to,
                            "actor": e.actor, "message": e.message_pk, "note": e.note}
                           for e in order.events]
     if args.json:

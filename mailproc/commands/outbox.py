@@ -7,6 +7,7 @@ from sqlalchemy import select
 from mailproc.app import App
 from mailproc.commands.output import print_json, print_table
 from mailproc.errors import MailprocError, TemplateError
+from mailproc.localtime import local_time
 from mailproc.mailboxes import names
 from mailproc.outbound.models import OutboxMessage, Suppression
 from mailproc.outbound.outbox import rerender
@@ -33,7 +34,7 @@ def register(sub) -> None:
     send.set_defaults(func=send_due)
 
 
-def outbox_json(r: OutboxMessage) -> dict:
+def outbox_json(r: OutboxMessage, tz) -> dict:
     return {
         "id": r.id, "state": r.state, "mailbox": r.mailbox, "kind": r.kind,
         "template": r.template,
@@ -41,9 +42,9 @@ def outbox_json(r: OutboxMessage) -> dict:
         "attempts": r.attempts, "error": r.error, "part": f"{r.part}/{r.parts}",
         "recipients": r.recipients,
         "related": f"{r.related_type}:{r.related_id}" if r.related_type else "",
-        "created_at": r.created_at.isoformat() if r.created_at else None,
-        "next_attempt_at": r.next_attempt_at.isoformat() if r.next_attempt_at else None,
-        "sent_at": r.sent_at.isoformat() if r.sent_at else None,
+        "created_at": local_time(r.created_at, tz),
+        "next_attempt_at": local_time(r.next_attempt_at, tz),
+        "sent_at": local_time(r.sent_at, tz),
     }
 
 
@@ -54,7 +55,7 @@ def list_outbox(args) -> int:
              .order_by(OutboxMessage.id.desc()).limit(args.limit))
         if args.state:
             q = q.where(OutboxMessage.state == args.state)
-        rows = [outbox_json(r) for r in s.scalars(q)]
+        rows = [outbox_json(r, app.settings.tz) for r in s.scalars(q)]
     if args.json:
         print_json(rows)
     else:
@@ -93,7 +94,7 @@ def list_suppressed(args) -> int:
     app = App.from_args(args)
     with app.db.session() as s:
         rows = [{"address": r.address, "reason": r.reason, "soft_bounces": r.soft_bounces,
-                 "since": r.since.isoformat() if r.since else None, "outbox": r.outbox_pk}
+                 "since": local_time(r.since, app.settings.tz), "outbox": r.outbox_pk}
                 for r in s.scalars(select(Suppression).where(Suppression.suppressed.is_(True))
                                    .order_by(Suppression.address))]
     if args.json:

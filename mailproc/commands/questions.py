@@ -11,6 +11,7 @@ from sqlalchemy import select
 from mailproc.app import App
 from mailproc.commands.output import print_json, print_table
 from mailproc.errors import MailprocError
+from mailproc.localtime import local_time
 from mailproc.scope import mailbox_scope
 
 
@@ -58,12 +59,12 @@ def case_json(case, settings, directory, now) -> dict:
         "token": case.token, "state": case.state, "reader": case.reader_addr,
         "subject": case.subject, "topic": case.topic, "department": case.department,
         "reason": case.reason, "answered_by": case.answered_by,
-        "answered_at": case.answered_at.isoformat() if case.answered_at else None,
-        "routed_at": case.routed_at.isoformat() if case.routed_at else None,
-        "due_at": due.isoformat() if due else None,
-        "reminded_at": case.reminded_at.isoformat() if case.reminded_at else None,
+        "answered_at": local_time(case.answered_at, settings.tz),
+        "routed_at": local_time(case.routed_at, settings.tz),
+        "due_at": local_time(due, settings.tz),
+        "reminded_at": local_time(case.reminded_at, settings.tz),
         "overdue": is_overdue(settings, directory, case, now),
-        "followups": case.followups, "created_at": case.created_at.isoformat(),
+        "followups": case.followups, "created_at": local_time(case.created_at, settings.tz),
     }
 
 
@@ -104,7 +105,7 @@ def show_case(args) -> int:
         data = case_json(case, app.settings, directory, now)
         data["text"] = case.text
         data["thread"] = [{"role": m.role, "message_id": m.message_id, "from": m.sender,
-                           "at": m.created_at.isoformat()} for m in case.thread]
+                           "at": local_time(m.created_at, app.settings.tz)} for m in case.thread]
         data["needs"] = [{"id": n.id, "kind": n.kind, "text": n.text} for n in s.scalars(
             select(InformationNeed).where(InformationNeed.case_id == case.id))]
     if args.json:

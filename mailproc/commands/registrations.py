@@ -16,6 +16,7 @@ from sqlalchemy import select
 from mailproc.app import App
 from mailproc.commands.output import print_json, print_table
 from mailproc.errors import MailprocError, SourceUnavailable
+from mailproc.localtime import local_time
 from mailproc.registrations import cases
 from mailproc.registrations.common import vault_or_none
 from mailproc.registrations.sealed import shown
@@ -86,11 +87,10 @@ def parse_now(text: str | None) -> datetime:
     return value if value.tzinfo else value.replace(tzinfo=timezone.utc)
 
 
-def _iso(value) -> str | None:
-    return value.isoformat() if value else None
+def case_json(c: RegistrationCase, tz, box=None) -> dict:
+    def _iso(value):
+        return local_time(value, tz)
 
-
-def case_json(c: RegistrationCase, box=None) -> dict:
     return {
         "token": c.token, "state": c.state, "reader_email": c.reader_email,
         "reader_name": shown(c.reader_name, box), "created_at": _iso(c.created_at),
@@ -116,7 +116,7 @@ def list_cases(args) -> int:
              .order_by(RegistrationCase.id.desc()))
         if args.state:
             q = q.where(RegistrationCase.state == args.state)
-        rows = [case_json(c) for c in s.scalars(q)]
+        rows = [case_json(c, app.settings.tz) for c in s.scalars(q)]
     if args.json:
         print_json(rows)
     else:
@@ -135,17 +135,18 @@ def show_case(args) -> int:
             raise MailprocError(f"no registration case {args.case}; see mailproc registrations "
                                 f"list")
         box = vault_or_none(app.settings)  # None: sealed names show as "(зашифровано)"
-        data = case_json(c, box)
+        tz = app.settings.tz
+        data = case_json(c, tz, box)
         data["documents"] = [
             {"id": d.id, "kind": d.kind, "how": d.kind_how, "name": shown(d.name, box),
              "type": d.content_type, "size": d.size, "pages": d.pages, "readable": d.readable,
-             "problem": d.problem, "received_at": _iso(d.received_at),
-             "destroyed_at": _iso(d.destroyed_at),
-             "original_removed_at": _iso(d.original_removed_at)} for d in c.documents]
-        data["consents"] = [consent_json(r) for r in s.scalars(
+             "problem": d.problem, "received_at": local_time(d.received_at, tz),
+             "destroyed_at": local_time(d.destroyed_at, tz),
+             "original_removed_at": local_time(d.original_removed_at, tz)} for d in c.documents]
+        data["consents"] = [consent_json(r, tz) for r in s.scalars(
             select(ConsentRecord).where(ConsentRecord.case_id == c.id))]
         data["audit"] = [
-            {"at": _iso(a.at), "actor": a.actor, "action": a.action, "document": a.document_id,
+            {"at": local_time(a.at, tz), "actor": a.actor, "action": a.action, "document": a.document_id,
              "detail": a.detail, "reason": a.reason}
             for a in s.scalars(select(RegistrationAudit).where(
                 RegistrationAudit.case_id == c.id).order_by(RegistrationAudit.id))]
@@ -164,17 +165,18 @@ def show_case(args) -> int:
     return 0
 
 
-def consent_json(r: ConsentRecord) -> dict:
+def consent_json(r: ConsentRecord, tz) -> dict:
     return {"case_id": r.case_id, "document": r.document_id, "reader_email": r.reader_email,
-            "received_at": _iso(r.received_at), "purpose": r.purpose,
-            "valid_until": _iso(r.valid_until), "withdrawn_at": _iso(r.withdrawn_at),
-            "destroyed_at": _iso(r.destroyed_at)}
+            "received_at": local_time(r.received_at, tz), "purpose": r.purpose,
+            "valid_until": local_time(r.valid_until, tz),
+            "withdrawn_at": local_time(r.withdrawn_at, tz),
+            "destroyed_at": local_time(r.destroyed_at, tz)}
 
 
 def list_consents(args) -> int:
     app = App.from_args(args)
     with app.db.session() as s:
-        rows = [consent_json(r) for r in s.scalars(
+        rows = [consent_json(r, app.settings.tz) for r in s.scalars(
             select(ConsentRecord).where(_in_scope(app, ConsentRecord.case_id))
             .order_by(ConsentRecord.id))]
     if args.json:

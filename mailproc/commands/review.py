@@ -29,7 +29,7 @@ def register(sub) -> None:
 def list_review(args) -> int:
     app = App.from_args(args)
     with app.db.session() as s:
-        rows = [message_json(m) for m in s.scalars(
+        rows = [message_json(m, app.settings.tz) for m in s.scalars(
             select(Message).where(Message.state.in_(("review", "review-pending")),
                                   mailbox_scope(app).messages())
             .order_by(Message.id))]

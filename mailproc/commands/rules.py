@@ -59,8 +59,15 @@ def _tokens(settings):
     return None
 
 
+def _rules_app(args) -> App:
+    """``rules check`` and ``rules test`` with ``--rules DIR`` read only files named on the
+    command line and run on built-in defaults too; without it they check the service's rules
+    folder, which only its settings name."""
+    return App.from_args(args, defaults_ok=bool(args.rules))
+
+
 def check_rules(args) -> int:
-    app = App.from_args(args)
+    app = _rules_app(args)
     ruleset = _load(app, args.rules)  # RuleFileError: the CLI prints every problem, exit 2
     print(f"правила в порядке: {len(ruleset.rules)} правил в {len(ruleset.files)} файлах, "
           f"версия {ruleset.version}")
@@ -75,7 +82,7 @@ def test_rules(args) -> int:
     from mailproc.sorting.runtime import acting
     from mailproc.trust import authenticate
 
-    app = App.from_args(args)
+    app = _rules_app(args)
     ruleset = _load(app, args.rules)
     try:
         raw = Path(args.file).read_bytes()

@@ -11,6 +11,7 @@ from sqlalchemy import func, select
 from mailproc.app import App
 from mailproc.commands.output import print_json
 from mailproc.config import redact
+from mailproc.localtime import local_time
 from mailproc.registrations.redaction import left_in_clear
 from mailproc.scope import mailbox_scope
 from mailproc.store.models import Message
@@ -48,7 +49,7 @@ def collect(app: App) -> dict:
         "messages_by_category": by_category,
         "messages_by_state": by_state,
         "review": by_state.get("review", 0) + by_state.get("review-pending", 0),
-        "last_message_at": last.isoformat() if last else None,
+        "last_message_at": local_time(last, app.settings.tz),
         # letters with registration documents the server could not let mailproc delete
         "registration_letters_in_clear": in_clear,
         "loops": daemon.get("loops", {}) if daemon.get("running") else {},

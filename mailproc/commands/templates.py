@@ -1,4 +1,7 @@
-"""``mailproc templates check|preview``: librarians test a template before it goes live."""
+"""``mailproc templates check|preview``: librarians test a template before it goes live.
+
+Both only read template files, never the library's data, so they run on built-in defaults too
+(``./templates``) for a librarian checking a working copy."""
 
 from __future__ import annotations
 
@@ -24,7 +27,7 @@ def register(sub) -> None:
 
 
 def check_templates(args) -> int:
-    templates = Templates.from_settings(App.from_args(args).settings)
+    templates = Templates.from_settings(App.from_args(args, defaults_ok=True).settings)
     names = args.names or templates.names()
     problems = templates.check(names)
     for line in problems:
@@ -37,7 +40,7 @@ def check_templates(args) -> int:
 
 
 def preview_template(args) -> int:
-    templates = Templates.from_settings(App.from_args(args).settings)
+    templates = Templates.from_settings(App.from_args(args, defaults_ok=True).settings)
     tf = templates.file(args.name)
     problems = templates.check([args.name])
     if problems:

@@ -19,6 +19,7 @@ from pathlib import Path
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from mailproc.localtime import local_time
 from mailproc.outbound.filenames import safe_name
 from mailproc.registrations import cases
 from mailproc.registrations.common import ServiceContext, outbox, vault
@@ -174,9 +175,8 @@ def export_case(app, token: str, to_dir: Path, *, actor: str, reason: str,
         if case.destroyed_at is not None:
             cases.audit(s, case, "export-refused", at=now, actor=actor, reason=reason,
                         detail="documents destroyed")
-            when = case.destroyed_at.astimezone(app.settings.tz).strftime("%Y-%m-%d %H:%M %Z")
-            return f"документы дела {token} уничтожены {when} (destroyed at " \
-                   f"{case.destroyed_at.isoformat()})"
+            return f"документы дела {token} уничтожены " \
+                   f"{local_time(case.destroyed_at, app.settings.tz)}"
         box = vault(app.settings)
         private_dir(to_dir)
         written = []
@@ -237,7 +237,7 @@ def close_case(app, token: str, state: str, *, actor: str, reason: str,
         elif case.purge_after is None:
             case.purge_after = now + timedelta(seconds=app.settings.registrations.retention)
         result = {"registration": token, "state": case.state,
-                  "purge_after": case.purge_after.isoformat() if case.purge_after else None}
+                  "purge_after": local_time(case.purge_after, app.settings.tz)}
     if state == "withdrawn":
         app.db.forget_freed()
     return result

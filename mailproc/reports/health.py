@@ -6,6 +6,8 @@ from datetime import datetime, timedelta, timezone
 
 from sqlalchemy import func, select
 
+from mailproc.localtime import local_time
+
 
 def next_digest(settings, now: datetime, queued_today: bool = False) -> datetime | None:
     """When the next digest goes: ``now`` if today's is due and not queued yet."""
@@ -33,7 +35,7 @@ def next_mailings(settings, now: datetime, count: int = 3) -> list[dict]:
         plan = load_plan(settings.paths.rules, settings)
     except LoadError:
         return []
-    found = [{"mailing": name, "at": t.isoformat()}
+    found = [{"mailing": name, "at": local_time(t, settings.tz)}
              for name, spec in plan.mailings.items()
              for t in next_issues(spec, settings.tz, now, count=1)]
     return sorted(found, key=lambda m: m["at"])[:count]
@@ -66,11 +68,11 @@ def health_fields(app, now: datetime | None = None) -> dict:
             OutboxMessage.dedupe_key == dedupe_key(app.settings, now))) is not None
     digest = next_digest(app.settings, now, queued_today)
     return {
-        "last_processed_at": last.isoformat() if last else None,
+        "last_processed_at": local_time(last, app.settings.tz),
         "queue": queue,
         "outbox": {"queued": outbox.get("queued", 0), "sending": outbox.get("sending", 0),
                    "error": outbox.get("error", 0), "failed": outbox.get("failed", 0)},
         "overdue_orders": overdue,
-        "next_runs": {"digest": digest.isoformat() if digest else None,
+        "next_runs": {"digest": local_time(digest, app.settings.tz),
                       "mailings": next_mailings(app.settings, now)},
     }

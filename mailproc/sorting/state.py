@@ -11,6 +11,7 @@ stored, so the newest stored set is the one it holds.
 from __future__ import annotations
 
 from mailproc.errors import RuleFileError
+from mailproc.localtime import local_time
 
 #: the one-line explanation ``status`` prints per state
 SAYS = {
@@ -46,7 +47,7 @@ def rules_state(settings, db) -> dict:
     if row is None:
         return {**out, "state": "waiting"}
     return {**out, "state": "last-good", "version": row.version, "rules": row.rules,
-            "loaded_at": row.loaded_at.isoformat(timespec="seconds")}
+            "loaded_at": local_time(row.loaded_at, settings.tz)}
 
 
 def says(state: dict) -> str:

@@ -25,7 +25,9 @@ def test_run_serves_metrics_with_processed_messages(tmp_path):
         b"From: reader@example.org\r\nTo: personbibl@nlrs.ru\r\nSubject: test\r\n"
         b"Auto-Submitted: auto-replied\r\nMessage-ID: <m1@example.org>\r\n\r\nout of office\r\n")
     port = _free_port()
-    env = {**os.environ, "MAILPROC_PATHS_DATA": str(tmp_path / "data"),
+    config = tmp_path / "mailproc.toml"  # commands refuse to run on built-in defaults
+    config.write_text(f'[paths]\ndata = "{tmp_path / "data"}"\n', encoding="utf-8")
+    env = {**os.environ, "MAILPROC_CONFIG": str(config),
            "MAILPROC_MAILBOX_URL": f"maildir:{maildir}",
            "MAILPROC_METRICS_ENABLED": "true", "MAILPROC_METRICS_LISTEN": f"127.0.0.1:{port}",
            "MAILPROC_PATHS_RULES": "", "MAILPROC_DIGEST_ENABLED": "false"}  # built-in sorting

@@ -166,12 +166,10 @@ def test_template_error_never_sends_and_waits_in_error(app, smtp_server, tmp_pat
     import io
     import json
     out = io.StringIO()
-    os.environ["MAILPROC_DATABASE_URL"] = app.settings.database.url
-    try:
-        with contextlib.redirect_stdout(out):
-            assert main(["outbox", "list", "--json"]) == 0
-    finally:
-        del os.environ["MAILPROC_DATABASE_URL"]
+    config = tmp_path / "mailproc.toml"  # the installation's settings: commands refuse defaults
+    config.write_text(f'[database]\nurl = "{app.settings.database.url}"\n', encoding="utf-8")
+    with contextlib.redirect_stdout(out):
+        assert main(["--config", str(config), "outbox", "list", "--json"]) == 0
     listed = json.loads(out.getvalue())
     assert listed[0]["state"] == "error" and "card_number" in listed[0]["error"]
 

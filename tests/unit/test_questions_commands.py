@@ -1,6 +1,7 @@
 """``mailproc questions`` and ``mailproc needs`` on a database with cases and needs."""
 
 import json
+from pathlib import Path
 
 from mailproc.cli import main
 from mailproc.questions import actions
@@ -9,10 +10,11 @@ from tests.unit.questions_helpers import World, mail
 
 def cli(capsys, monkeypatch, world, *args) -> str:
     s = world.settings
-    monkeypatch.setenv("MAILPROC_DATABASE_URL", s.database.url)
-    monkeypatch.setenv("MAILPROC_PATHS_DATA", s.paths.data)
-    monkeypatch.setenv("MAILPROC_PATHS_RULES", s.paths.rules)
-    monkeypatch.setenv("MAILPROC_PATHS_TEMPLATES", s.paths.templates)
+    config = Path(s.paths.data).parent / "cli.toml"  # commands refuse built-in defaults
+    config.write_text(f'[database]\nurl = "{s.database.url}"\n[paths]\n'
+                      f'data = "{s.paths.data}"\nrules = "{s.paths.rules}"\n'
+                      f'templates = "{s.paths.templates}"\n', encoding="utf-8")
+    monkeypatch.setenv("MAILPROC_CONFIG", str(config))
     capsys.readouterr()
     assert main(list(args)) == 0
     return capsys.readouterr().out

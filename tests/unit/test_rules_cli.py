@@ -13,7 +13,9 @@ from tests.unit.test_sorting_runtime import CORPUS, deliver, env  # noqa: F401 -
 
 def test_dry_run_json_has_category_rule_actions_trace(capsys):
     # regional bibliography's answer with no case number: the generic department rule
-    assert main(["rules", "test", str(CORPUS / "049-department.eml"), "--json"]) == 0
+    rules = Path(__file__).resolve().parents[2] / "rules"  # the shipped rules, named
+    assert main(["rules", "test", str(CORPUS / "049-department.eml"), "--rules", str(rules),
+                 "--json"]) == 0
     data = json.loads(capsys.readouterr().out)
     assert data["category"] == "department" and data["rule"] == "Ответы отделов"
     assert {"name": "move-to-folder", "args": {"folder": "Ответы отделов"}} in data["actions"]
