@@ -92,8 +92,21 @@ class MailboxSettings:
     review_folder: str = setting(
         "На разбор", "Folder for messages that failed or need a person, with the reason recorded."
     )
-    sent_folder: str = setting("Sent", "Folder that receives a copy of every message sent.")
-    drafts_folder: str = setting("Drafts", "Folder for proposed answers a librarian reviews.")
+    sent_folder: str = setting(
+        "Sent", "Folder that receives a copy of every message sent. On IMAP the default means "
+        "\"look it up\": the server's special-use \\Sent folder (RFC 6154), else one with a "
+        "common name (Sent Items, Отправленные, ...), else Sent is created; any other value "
+        "names the folder. Written as the rules write folders: \"/\" between levels, without "
+        "the server's namespace prefix (INBOX.), which mailproc adds.")
+    drafts_folder: str = setting(
+        "Drafts", "Folder for proposed answers a librarian reviews; looked up like "
+        "sent_folder (\\Drafts, Черновики).")
+    junk_folder: str = setting(
+        "Junk", "The spam folder, for rules that move mail there (move-to-folder: Junk); "
+        "looked up like sent_folder (\\Junk, Spam, Спам).")
+    trash_folder: str = setting(
+        "Trash", "The deleted-mail folder, for rules that move mail there; looked up like "
+        "sent_folder (\\Trash, Deleted Items, Корзина).")
     max_message_size: int = setting(
         "50MB", "Larger messages go to the review folder untouched.", kind="size"
     )

@@ -350,6 +350,8 @@ class Intake:
             if refused:
                 raise MessageError(refused)
             decision = self.decide(letter)
+            if decision.folder:  # a name the server cannot carry: to review, before any action
+                self.source.check_folder(decision.folder)
             if decision.actions:
                 load_attachments(letter)  # actions read attachment bytes; filing does not
             if not decision.actions and self._grouped is not None:
@@ -466,6 +468,8 @@ class Intake:
         try:
             letter = decode_letter(raw)
             decision = self.decide(letter)
+            if decision.folder:
+                self.source.check_folder(decision.folder)
             with self.db.transaction() as s:
                 fresh = s.get(Message, row.id)
                 self._fill(fresh, letter)

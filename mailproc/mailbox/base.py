@@ -57,7 +57,7 @@ class MailboxSource(ABC):
 
     @abstractmethod
     def add_keywords(self, uid: str, keywords: Iterable[str]) -> None:
-        """Set IMAP keywords such as ``$Registration`` (never \\Seen)."""
+        """Set IMAP keywords such as ``registration`` (mailproc.keywords) (never \\Seen)."""
 
     @abstractmethod
     def append(self, folder: str, raw: bytes, flags: Iterable[str] = ()) -> str:
@@ -71,6 +71,10 @@ class MailboxSource(ABC):
     can_expunge_one: bool = False
     #: a message can be moved to another folder atomically (IMAP: MOVE, RFC 6851)
     can_move: bool = False
+
+    def check_folder(self, folder: str) -> None:
+        """Raise SourceError (with a reason in Russian) when ``folder`` cannot be created on
+        this mailbox; nothing is created."""
 
     def folder_names(self) -> list[str]:
         """Every folder of the mailbox."""

@@ -9,8 +9,12 @@ What the protocol dictates here:
 - Filing is MOVE (RFC 6851), whose COPYUID answer (UIDPLUS, RFC 4315) gives the message's
   new UID. Without MOVE: UID COPY, then \\Deleted and UID EXPUNGE of that one UID (RFC 4315
   2.1); never a bare EXPUNGE, which would also remove what a librarian marked \\Deleted.
-- Keywords (``$Registration``) only where PERMANENTFLAGS contains ``\\*`` (RFC 3501 7.1).
+- Keywords (``registration``, mailproc.keywords) only where PERMANENTFLAGS contains ``\\*`` (RFC 3501 7.1).
 - Folder names travel in modified UTF-7 (RFC 3501 5.1.3); imapclient encodes them.
+- Callers name folders as the rules do («Вопросы читателей/Срочные», "Sent"); the personal
+  namespace's prefix and delimiter (RFC 2342) and the special-use folders (RFC 6154) turn them
+  into the server's names here, looked up once per connection on the first folder other than
+  INBOX (mailproc.mailbox.folders holds the mapping and its precedence).
 - IDLE (RFC 2177) is re-issued before ``idle_renew`` and every socket has a read timeout, so
   a dead connection raises instead of looking like a quiet mailbox.
 
@@ -44,6 +48,7 @@ from mailproc.config import redact
 from mailproc.errors import ConfigError, SourceError, SourceUnavailable
 from mailproc.letter.transfer import STREAMABLE, PartDecoder
 from mailproc.mailbox.base import MailboxSource, MessageRef
+from mailproc.mailbox.folders import ROLES, FolderMap, FolderNameError, Namespace, find_special
 
 log = logging.getLogger("mailproc.mailbox.imap")
 
@@ -136,7 +141,9 @@ def _name(user: str, host: str, port: int, folder: str) -> str:
 class ImapSource(MailboxSource):
     def __init__(self, host: str, port: int, user: str, password: str, *, folder: str = "INBOX",
                  security: str = "starttls", tls_verify: bool = True, timeout: float = 60.0,
-                 idle_renew: float = 540.0, poll_interval: float = 60.0, fetch_batch: int = 50):
+                 idle_renew: float = 540.0, poll_interval: float = 60.0, fetch_batch: int = 50,
+                 special_folders: dict[str, str] | None = None,
+                 explicit: frozenset[str] = frozenset()):
         self.host, self.port, self.user, self.password = host, port, user, password
         self.folder = folder
         self.security = security  # "ssl" (imaps://) or "starttls" (when offered)
@@ -145,6 +152,11 @@ class ImapSource(MailboxSource):
         self.idle_renew = idle_renew
         self.poll_interval = poll_interval
         self.fetch_batch = max(1, fetch_batch)
+        #: role -> mailproc's name of the Sent, Drafts, Junk, Trash folder (the settings);
+        #: ``explicit`` roles name their folder, the others are looked up (folders.py)
+        self.special_folders = dict(special_folders or {})
+        self.explicit = frozenset(explicit)
+        self._map: FolderMap | None = None
         self.name = _name(user, host, port, folder)
         self._client: IMAPClient | None = None
         self._uidvalidity = 0
@@ -168,10 +180,12 @@ class ImapSource(MailboxSource):
             except OSError as exc:
                 raise ConfigError(f"mailbox.password_file: cannot read it ({exc.strerror})") \
                     from None
+        special, explicit = _special_settings(mb)
         return cls(host, port, user, password, folder=folder,
                    security="ssl" if ssl_mode else "starttls", tls_verify=mb.tls_verify,
                    timeout=mb.timeout, idle_renew=mb.idle_renew,
-                   poll_interval=mb.poll_interval, fetch_batch=mb.fetch_batch)
+                   poll_interval=mb.poll_interval, fetch_batch=mb.fetch_batch,
+                   special_folders=special, explicit=explicit)
 
     @staticmethod
     def name_for(url: str) -> str:
@@ -184,7 +198,8 @@ class ImapSource(MailboxSource):
         return ImapSource(self.host, self.port, self.user, self.password, folder=self.folder,
                           security=self.security, tls_verify=self.tls_verify,
                           timeout=self.timeout, idle_renew=self.idle_renew,
-                          poll_interval=self.poll_interval, fetch_batch=self.fetch_batch)
+                          poll_interval=self.poll_interval, fetch_batch=self.fetch_batch,
+                          special_folders=self.special_folders, explicit=self.explicit)
 
     # -- lifecycle ------------------------------------------------------------------------
 
@@ -211,6 +226,7 @@ class ImapSource(MailboxSource):
             self._client = client
             self._caps = set(client.capabilities())
             self._folders = set()
+            self._map = None
             self._select(self.folder)
         except LoginError as exc:
             self._client = None
@@ -255,12 +271,48 @@ class ImapSource(MailboxSource):
         return set(self._caps)
 
     def _select(self, folder: str) -> None:
-        info = self._c.select_folder(folder)
+        """SELECT mailproc's ``folder`` (by its server name); ``_selected`` keeps the former."""
+        info = self._c.select_folder(self._server(folder))
         self._selected = folder
         if folder == self.folder:
             self._uidvalidity = int(info[b"UIDVALIDITY"])
             perm = info.get(b"PERMANENTFLAGS", ())
             self.supports_keywords = b"\\*" in perm
+
+    # -- folder names -----------------------------------------------------------------------
+
+    def _layout(self) -> FolderMap:
+        """This connection's folder map: NAMESPACE (else the delimiter from LIST "" ""), then
+        one LIST "" "*" whose attributes name the special-use folders."""
+        if self._map is None:
+            client = self._c
+            ns = None
+            if b"NAMESPACE" in self._caps:
+                personal = client.namespace().personal
+                if personal:
+                    prefix, delimiter = personal[0]
+                    ns = Namespace(prefix or "", delimiter or "")
+            if ns is None:
+                root = client.list_folders("", "")
+                delimiter = root[0][1] if root else b"/"
+                ns = Namespace("", delimiter.decode() if isinstance(delimiter, bytes)
+                               else delimiter or "")
+            self._map = FolderMap(ns, self.special_folders, self.explicit,
+                                  find_special(client.list_folders(), ns))
+            log.info("IMAP folders: namespace prefix %r, delimiter %r, special folders %s",
+                     ns.prefix, ns.delimiter,
+                     ", ".join(f"{r}={n}" for r, n in sorted(self._map.special.items()))
+                     or "none")
+        return self._map
+
+    def _server(self, folder: str) -> str:
+        """The server's name of mailproc's ``folder`` (see mailproc.mailbox.folders)."""
+        if folder.upper() == "INBOX":
+            return "INBOX"
+        try:
+            return self._layout().server(folder)
+        except FolderNameError as exc:
+            raise SourceError(str(exc)) from None
 
     @property
     def _c(self) -> IMAPClient:
@@ -431,21 +483,28 @@ class ImapSource(MailboxSource):
     # -- writing --------------------------------------------------------------------------
 
     def ensure_folder(self, folder: str) -> None:
-        """Create ``folder`` when missing (modified UTF-7 on the wire, done by imapclient)."""
+        """Create ``folder`` when missing, under its server name (modified UTF-7 on the wire,
+        done by imapclient)."""
         if folder in self._folders or folder.upper() == "INBOX":
             return
-        if not self._call(self._c.folder_exists, folder):
+        server = self._call(self._server, folder)
+        if not self._call(self._c.folder_exists, server):
             try:
-                self._call(self._c.create_folder, folder)
-                log.info("created a folder")
+                self._call(self._c.create_folder, server)
+                log.info("created the folder %s", server)
             except IMAPClientError:
-                if not self._call(self._c.folder_exists, folder):
+                if not self._call(self._c.folder_exists, server):
                     raise
             try:
-                self._call(self._c.subscribe_folder, folder)
+                self._call(self._c.subscribe_folder, server)
             except IMAPClientError:
                 pass
         self._folders.add(folder)
+
+    def check_folder(self, folder: str) -> None:
+        """SourceError when the server's hierarchy cannot carry ``folder`` (folders.py)."""
+        if folder.upper() != "INBOX":
+            self._call(self._server, folder)
 
     def move(self, uid: str, folder: str, from_folder: str = "INBOX") -> str:
         """Returns the new UID from COPYUID, "" when unknown or the message has gone."""
@@ -456,10 +515,10 @@ class ImapSource(MailboxSource):
         n = int(uid)
         untagged = None
         if b"MOVE" in self._caps:
-            answer = self._call(self._c.move, [n], folder, folder=src)
+            answer = self._call(self._c.move, [n], self._server(folder), folder=src)
             untagged = self._client._imap.untagged_responses.pop("COPYUID", None)
         else:
-            answer = self._call(self._c.copy, [n], folder, folder=src)
+            answer = self._call(self._c.copy, [n], self._server(folder), folder=src)
             if b"UIDPLUS" not in self._caps:
                 raise SourceError("the IMAP server has neither MOVE nor UIDPLUS; mailproc "
                                   "will not EXPUNGE other people's deleted mail")
@@ -475,7 +534,7 @@ class ImapSource(MailboxSource):
         nums = [int(u) for u in uids]
         if b"MOVE" not in self._caps:
             return {u: self.move(u, folder) for u in uids}
-        answer = self._call(self._c.move, nums, folder)
+        answer = self._call(self._c.move, nums, self._server(folder))
         untagged = self._client._imap.untagged_responses.pop("COPYUID", None) or []
         mapping = copyuid_map(answer)
         for text in untagged:
@@ -496,7 +555,7 @@ class ImapSource(MailboxSource):
         """APPEND (RFC 3501 6.3.11) with ``flags`` and, when given, the INTERNALDATE ``when``
         (a copy that replaces a message keeps its arrival time)."""
         self.ensure_folder(folder)
-        answer = self._call(self._c.append, folder, raw,
+        answer = self._call(self._c.append, self._server(folder), raw,
                             flags=tuple(f.encode() if isinstance(f, str) else f for f in flags),
                             msg_time=when)
         m = _APPENDUID.search(answer if isinstance(answer, bytes) else str(answer).encode())
@@ -516,14 +575,18 @@ class ImapSource(MailboxSource):
         return b"MOVE" in self._caps
 
     def folder_names(self) -> list[str]:
-        """Every selectable folder (LIST "" "*"; \\Noselect ones left out)."""
-        return [name for flags, _sep, name in self._call(self._c.list_folders)
-                if b"\\Noselect" not in flags and b"\\NonExistent" not in flags]
+        """Every selectable folder of the personal namespace, by mailproc's names (LIST "" "*";
+        \\Noselect ones and those mailproc could not name back left out)."""
+        layout = self._call(self._layout)
+        names = [layout.local(name) for flags, _sep, name in self._call(self._c.list_folders)
+                 if b"\\Noselect" not in flags and b"\\NonExistent" not in flags]
+        return [name for name in names if name is not None]
 
     def fetch_message(self, uid: str, folder: str) -> tuple[bytes, tuple[str, ...],
                                                               datetime | None] | None:
         """(raw bytes, flags, INTERNALDATE) of one message, None when it is not there."""
-        if folder.upper() != "INBOX" and not self._call(self._c.folder_exists, folder):
+        if folder.upper() != "INBOX" and not self._call(self._c.folder_exists, self._call(
+                                                             self._server, folder)):
             return None
         try:
             data = self._call(self._c.fetch, [int(uid)],
@@ -560,7 +623,8 @@ class ImapSource(MailboxSource):
 
     def search_header(self, folder: str, name: str, value: str) -> list[str]:
         """UIDs in ``folder`` whose header ``name`` contains ``value`` (for recovery)."""
-        if folder.upper() != "INBOX" and not self._call(self._c.folder_exists, folder):
+        if folder.upper() != "INBOX" and not self._call(self._c.folder_exists, self._call(
+                                                             self._server, folder)):
             return []
         uids = self._call(self._c.search, ["HEADER", name, value], folder=folder)
         return [str(u) for u in uids]
@@ -624,6 +688,19 @@ class ImapSource(MailboxSource):
             return False
         finally:
             sock.settimeout(previous)
+
+
+def _special_settings(mb) -> tuple[dict[str, str], frozenset[str]]:
+    """role -> the setting's folder name, and the roles whose setting is not its default (an
+    explicit name wins; the default means "look it up", mailproc.mailbox.folders)."""
+    import dataclasses
+
+    defaults = {f.name: f.default for f in dataclasses.fields(mb)}
+    special = {role: getattr(mb, f"{role}_folder") for role in ROLES
+               if hasattr(mb, f"{role}_folder")}
+    explicit = frozenset(role for role, value in special.items()
+                         if value != defaults.get(f"{role}_folder"))
+    return special, explicit
 
 
 def _keepalive(response) -> bool:

@@ -10,6 +10,7 @@ from __future__ import annotations
 from sqlalchemy import select
 
 from mailproc.errors import MessageError
+from mailproc.keywords import ORDER
 from mailproc.orders import conditions  # noqa: F401 - registers order-request, order-reply
 from mailproc.orders import states as st
 from mailproc.orders.matching import fresh_text
@@ -48,7 +49,7 @@ def create_order_action(ctx) -> dict:
     order = create_order(env, req, reader_email=reader.email, reader_name=reader.name,
                          reader_message_id=letter.message_id, reader_subject=letter.subject)
     result = submit(env, order, in_reply_to=letter)
-    ctx.keywords.append("$Order")
+    ctx.keywords.append(ORDER.keyword)
     return result
 
 

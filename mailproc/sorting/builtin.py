@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from mailproc.keywords import AUTOMATIC, BOUNCE
 from mailproc.letter import Letter
 from mailproc.sorting.decision import Decision
 
@@ -13,11 +14,11 @@ PEOPLE_FOLDER = "Обработанные"
 def builtin_decide(letter: Letter) -> Decision:
     if letter.bounce is not None:
         return Decision(category="bounce", rule="", folder=BOUNCE_FOLDER,
-                        keywords=["$Bounce"],
+                        keywords=[BOUNCE.keyword],
                         trace=[{"rule": "builtin", "hit": ["bounce"]}])
     if letter.automatic:
         return Decision(category="automatic", rule="", folder=AUTOMATIC_FOLDER,
-                        keywords=["$Automatic"],
+                        keywords=[AUTOMATIC.keyword],
                         trace=[{"rule": "builtin", "hit": [f"automatic: {letter.automatic_reason}"]}])
     return Decision(category="person", rule="", folder=PEOPLE_FOLDER,
                     trace=[{"rule": "builtin", "miss": ["automatic", "bounce"]}])

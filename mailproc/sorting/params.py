@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any, Callable
 
 from mailproc.config import parse_size
+from mailproc.keywords import TAGS, canonical
 from mailproc.sorting.text import KeywordMatcher, fold
 
 
@@ -188,10 +189,13 @@ _KEYWORD_OK = re.compile(r"^\$?[A-Za-z0-9_.-]+$")
 
 
 def _keyword(value: Any, env: Env) -> str:
-    word = _str(value, env)
+    """An IMAP keyword (RFC 3501 atom); mailproc's own may be written by their Russian label
+    or former "$" name (mailproc.keywords.canonical)."""
+    word = canonical(_str(value, env))
     if not _KEYWORD_OK.match(word):
         raise ArgError(f"недопустимое ключевое слово «{word}»",
-                       "ключевое слово IMAP пишется латиницей без пробелов, например $Question")
+                       "ключевое слово IMAP пишется латиницей без пробелов, например question, "
+                       "или это метка mailproc по-русски: " + ", ".join(t.label for t in TAGS))
     return word
 
 
@@ -246,7 +250,7 @@ TYPES: dict[str, tuple[Callable[[Any, Env], Any], str]] = {
     "department": (_department, "ключ отдела из departments.yaml"),
     "template": (_template, "имя шаблона, например reader/question_received"),
     "folder": (_folder, "имя папки"),
-    "keyword": (_keyword, "ключевое слово IMAP, например $Question"),
+    "keyword": (_keyword, "ключевое слово IMAP, например question"),
     "families": (_families, "вид вложения: " + ", ".join(FAMILIES)),
     "weekdays": (_weekdays, "дни недели: пн, вт, ..."),
     "time": (_time, "время \"ЧЧ:ММ\""),

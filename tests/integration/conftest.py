@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import pytest
 
-from tests.servers.dovecot import dovecot  # noqa: F401 - the public fixture
+from tests.servers.dovecot import dovecot, prefixed_dovecot  # noqa: F401 - the public fixtures
 from tests.servers.mailproc import MailprocSetup
 
 

@@ -12,13 +12,12 @@ from __future__ import annotations
 import email
 import email.policy
 import json
-import shutil
 
 import pytest
 
-from tests.servers.mailproc import MailprocSetup
+from tests.servers.mailproc import shipped_setup
 from tests.servers.smtp import smtp_server  # noqa: F401 - the fixture
-from tests.unit.questions_helpers import REPO, mail
+from tests.unit.questions_helpers import mail
 
 pytestmark = pytest.mark.integration
 
@@ -28,16 +27,9 @@ OTHER = "ivan.ivanov@example.org"
 
 @pytest.fixture
 def setup(tmp_path, dovecot, smtp_server):  # noqa: F811
-    s = MailprocSetup(tmp_path / "mp", dovecot)
-    for f in (REPO / "rules").glob("*.yaml"):  # the shipped rules: 18-question-replies, 40-...
-        shutil.copy(f, s.rules / f.name)
-    s.env["MAILPROC_PATHS_TEMPLATES"] = str(REPO / "templates")
-    s.env["MAILPROC_SMTP_URL"] = smtp_server.url
-    s.env["MAILPROC_MAIL_TOKEN_SECRET"] = "e2e-secret"
-    s.env["MAILPROC_MAIL_FROM_ADDRESS"] = "personbibl@nlrs.example"
-    s.env["MAILPROC_DIGEST_ENABLED"] = "false"  # the counts below are the questions' mail only
-    s.smtp = smtp_server
-    return s
+    # the shipped rules (18-question-replies, 40-...); no digest: the counts below are the
+    # questions' mail only
+    return shipped_setup(tmp_path / "mp", dovecot, smtp_server)
 
 
 def run(setup, *args: str) -> str:

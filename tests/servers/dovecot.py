@@ -10,6 +10,9 @@ Public API (other helpers use it):
   into ``Maildir/cur`` and ``doveadm force-resync`` (fast bulk fill).
 - ``.messages(folder="INBOX")``: ``[(uid, flags, raw)]`` of a folder; ``.folders()``;
   ``.count(folder)``.
+- ``DovecotServer(namespace=PREFIXED_NAMESPACE)``: folders under ``INBOX.`` with "." between
+  levels and special-use «Отправленные», «Черновики», «Спам», «Корзина» (RFC 2342, RFC 6154);
+  the fixture ``prefixed_dovecot`` yields one.
 - ``.reset_uidvalidity()``: drop Dovecot's uid list so INBOX gets a new UIDVALIDITY.
 - the pytest fixture ``dovecot`` (function scope) yields a started server and stops it.
 
@@ -85,10 +88,41 @@ service stats {{
     user = {unix_user}
   }}
 }}
-namespace inbox {{
+{namespace}"""
+
+#: the default layout: no prefix, "/" between levels, no special-use folders
+DEFAULT_NAMESPACE = """\
+namespace inbox {
   inbox = yes
   separator = /
-}}
+}
+"""
+
+#: a Courier-style layout, as many hosting servers have: every personal folder under
+#: ``INBOX.``, "." between levels, and Russian special-use folders (RFC 6154) that exist from
+#: the first login
+PREFIXED_NAMESPACE = """\
+namespace inbox {
+  inbox = yes
+  prefix = INBOX.
+  separator = .
+  mailbox Отправленные {
+    auto = subscribe
+    special_use = \\Sent
+  }
+  mailbox Черновики {
+    auto = subscribe
+    special_use = \\Drafts
+  }
+  mailbox Спам {
+    auto = subscribe
+    special_use = \\Junk
+  }
+  mailbox Корзина {
+    auto = subscribe
+    special_use = \\Trash
+  }
+}
 """
 
 
@@ -115,7 +149,8 @@ def _unix_user() -> tuple[str, str, int, int]:
 
 
 class DovecotServer:
-    def __init__(self, root: Path | str | None = None, port: int | None = None):
+    def __init__(self, root: Path | str | None = None, port: int | None = None,
+                 namespace: str = DEFAULT_NAMESPACE):
         # ``root`` and every folder above it must be enterable by the mail user; the default
         # (a fresh folder in the system temp dir) is
         self.root = Path(root or tempfile.mkdtemp(prefix="mailproc-dovecot-"))
@@ -126,6 +161,7 @@ class DovecotServer:
         self.tag = uuid.uuid4().hex[:8]
         self.unix_user, self.unix_group, self.uid, self.gid = _unix_user()
         self.config = self.root / "dovecot.conf"
+        self.namespace = namespace
         self._running = False
 
     # -- addresses ------------------------------------------------------------------------
@@ -147,7 +183,8 @@ class DovecotServer:
         (self.root / "passwd").write_text(f"{self.user}:{{PLAIN}}{self.password}\n")
         self.config.write_text(CONFIG.format(
             root=self.root, tag=self.tag, port=self.port, unix_user=self.unix_user,
-            unix_group=self.unix_group, uid=min(self.uid, 100) if self.uid else 1))
+            unix_group=self.unix_group, uid=min(self.uid, 100) if self.uid else 1,
+            namespace=self.namespace))
         self._chown(self.root)
 
     def _chown(self, path: Path) -> None:
@@ -341,15 +378,23 @@ except ImportError:  # pragma: no cover - benchmarks run without pytest
     pytest = None
 
 if pytest is not None:
-    @pytest.fixture
-    def dovecot():
-        """A started private Dovecot; stopped and removed after the test."""
+    def _started(namespace: str):
         if shutil.which("dovecot") is None:
             pytest.skip("Dovecot is not installed (make system-packages)")
         # not under pytest's tmp dirs: those are 0700 root, which the mail user cannot enter
-        server = DovecotServer()
+        server = DovecotServer(namespace=namespace)
         server.start()
         try:
             yield server
         finally:
             server.cleanup()
+
+    @pytest.fixture
+    def dovecot():
+        """A started private Dovecot; stopped and removed after the test."""
+        yield from _started(DEFAULT_NAMESPACE)
+
+    @pytest.fixture
+    def prefixed_dovecot():
+        """A started Dovecot with the ``INBOX.`` namespace and Russian special-use folders."""
+        yield from _started(PREFIXED_NAMESPACE)

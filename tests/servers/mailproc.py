@@ -65,6 +65,12 @@ class MailprocSetup:
         return subprocess.run([sys.executable, "-m", "mailproc", *args], env=self.run_env(),
                               cwd=self.root, capture_output=True, text=True, timeout=timeout)
 
+    def ok(self, *args: str) -> str:
+        """Run a command that must succeed; its output."""
+        done = self.command(*args)
+        assert done.returncode == 0, done.stderr
+        return done.stdout
+
     def spawn(self, *args: str, log_name: str = "daemon.log") -> subprocess.Popen:
         log = open(self.root / log_name, "ab")
         return subprocess.Popen([sys.executable, "-m", "mailproc", *args], env=self.run_env(),
@@ -106,6 +112,23 @@ class MailprocSetup:
             rows = list(s.scalars(select(Message).order_by(Message.id)))
         app.db.dispose()
         return rows
+
+
+def shipped_setup(root: Path, server: DovecotServer, smtp) -> MailprocSetup:
+    """A setup with the shipped rules and templates, sending to the test SMTP server ``smtp``
+    (kept as ``.smtp``); no morning digest, so the mail counted is the tested workflow's."""
+    import shutil
+
+    s = MailprocSetup(root, server)
+    for f in (ROOT / "rules").glob("*.yaml"):
+        shutil.copy(f, s.rules / f.name)
+    s.env["MAILPROC_PATHS_TEMPLATES"] = str(ROOT / "templates")
+    s.env["MAILPROC_SMTP_URL"] = smtp.url
+    s.env["MAILPROC_MAIL_TOKEN_SECRET"] = "e2e-secret"
+    s.env["MAILPROC_MAIL_FROM_ADDRESS"] = "personbibl@nlrs.example"
+    s.env["MAILPROC_DIGEST_ENABLED"] = "false"
+    s.smtp = smtp
+    return s
 
 
 @contextlib.contextmanager

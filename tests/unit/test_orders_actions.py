@@ -68,7 +68,7 @@ def test_reader_request_becomes_an_order_at_the_right_fund(world):
     assert order_request(*facts_for(world, raw))
     result, ctx = run(world, create_order_action, raw)
     assert result == {"order": "2026-00001", "state": "requested", "department": "sandaly"}
-    assert "$Order" in ctx.keywords
+    assert "order" in ctx.keywords
     assert [list(r.recipients) for r in sent(world, "department/fragment_request")] == [
         ["sandaly@nlrs.example"]]
 

@@ -101,7 +101,7 @@ def test_intake_files_by_rules_and_keeps_the_decision(env, capsys):
         dec = s.scalar(select(Decision))
         assert (row.category, row.rule, row.folder) == (
             "registration", "Регистрационные документы", "Регистрация")
-        assert "$Registration" in row.keywords
+        assert "registration" in row.keywords
         assert any(t["rule"] == "Регистрационные документы" and t["matched"] for t in dec.trace)
         assert [a["name"] for a in dec.actions] == ["set-category", "move-to-folder", "add-keyword",
                                                     "take-registration-documents"]
