@@ -73,6 +73,10 @@ def format_address(name: str, addr: str) -> str:
 def encode_header(name: str, value: str) -> str:
     if value.isascii():
         return value
+    if name.lower() == "list-id":  # RFC 2919: [phrase] "<" list-id ">"; only the phrase encoded
+        phrase, _, rest = value.rpartition("<")
+        if phrase.strip():
+            return f"{encode_phrase(phrase.strip())}{CRLF} <{rest}"
     if name.lower() in _ADDRESS_HEADERS:
         from email.utils import getaddresses
 
@@ -114,9 +118,12 @@ def _multipart(subtype: str, boundary: str, parts: list[str]) -> str:
             f"{body}--{boundary}--{CRLF}")
 
 
-def build_message(row, attachments: list[tuple[object, bytes]], from_name: str) -> bytes:
+def build_message(row, attachments: list[tuple[object, bytes]], from_name: str,
+                  sent_copy: bool = False) -> bytes:
     """The RFC 5322 message for ``row``; ``attachments`` pairs each OutboxAttachment with its
-    bytes, which are carried unchanged (base64)."""
+    bytes, which are carried unchanged (base64). ``sent_copy``: the copy for the Sent folder,
+    with the row's ``headers["copy_extra"]`` (``X-Mailproc-Recipients`` of a mailing issue)
+    added after the others; the message itself is otherwise the same bytes."""
     seed = hashlib.sha256(row.message_id.encode()).hexdigest()[:24]
     lines = [
         f"From: {format_address(from_name, row.sender)}",
@@ -130,6 +137,9 @@ def build_message(row, attachments: list[tuple[object, bytes]], from_name: str) 
     for name in _ORDER + sorted(k for k in extra if k not in _ORDER):
         if extra.get(name):
             lines.append(f"{name}: {encode_header(name, extra[name])}")
+    if sent_copy:
+        lines.extend(f"{name}: {encode_header(name, value)}"
+                     for name, value in row.headers.get("copy_extra", {}).items())
     lines.append("MIME-Version: 1.0")
     body = _text_part(row.text, "plain")
     if row.html:
