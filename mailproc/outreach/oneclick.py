@@ -72,19 +72,31 @@ def handle(app, method: str, path: str, body: bytes = b"") -> Response:
     if signed is None:
         log.warning("one-click unsubscribe: a token that does not verify was refused")
         return _page(404, *_BAD_LINK)
+    title = _title(app, signed.mailing)
     if method != "POST":
         form = ('<form method="post"><input type="hidden" name="List-Unsubscribe" '
                 'value="One-Click"><button type="submit" style="font-size: 1.1em; '
                 'padding: .4em 1.2em">Отписаться</button></form>')
-        return _page(200, f"Отписка от рассылки «{signed.mailing}»",
+        return _page(200, f"Отписка от рассылки «{title}»",
                      "Нажмите кнопку, и письма рассылок Национальной библиотеки больше не "
                      "будут приходить на ваш адрес.", form)
     if not _ONE_CLICK.search(body or b""):
         return _page(400, "Запрос не понят", "Ожидалось поле List-Unsubscribe=One-Click.")
-    return unsubscribe_one_click(app, token, signed.mailing)
+    return unsubscribe_one_click(app, token, title)
 
 
-def unsubscribe_one_click(app, token: str, mailing: str) -> Response:
+def _title(app, name: str) -> str:
+    """The mailing's title from the plan (what the reader saw in List-Id), else its name."""
+    from mailproc.outreach.sending import cached_plan
+
+    try:
+        spec = cached_plan(app.settings).mailings.get(name)
+    except Exception:  # noqa: BLE001 - a broken plan must not stop an unsubscribe
+        spec = None
+    return (spec.title or spec.name) if spec is not None else name
+
+
+def unsubscribe_one_click(app, token: str, title: str) -> Response:
     from mailproc.outreach.unsubscribe import unsubscribe_by_token
 
     with app.db.transaction() as s:
@@ -92,7 +104,7 @@ def unsubscribe_one_click(app, token: str, mailing: str) -> Response:
         contact_id = contact.id if contact is not None else None
     if contact_id is None:  # signed by us, but the contact was deleted since
         return _page(404, *_BAD_LINK)
-    log.info("one-click unsubscribe: contact %s, mailing %s", contact_id, mailing)
+    log.info("one-click unsubscribe: contact %s", contact_id)
     return _page(200, "Вы отписаны",
-                 f"Письма рассылки «{mailing}» и других рассылок Национальной библиотеки "
+                 f"Письма рассылки «{title}» и других рассылок Национальной библиотеки "
                  f"Республики Саха (Якутия) больше не будут приходить на ваш адрес.")

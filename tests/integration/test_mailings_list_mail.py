@@ -112,3 +112,26 @@ def test_without_a_public_address_mailto_only_and_no_post_header(
         assert msg["List-Unsubscribe-Post"] is None
     [(_, _, raw)] = dovecot.messages(inst.app().settings.mailbox.sent_folder)
     assert _header(raw, "X-Mailproc-Recipients") == "5"
+
+
+def test_the_copy_moves_on_when_the_first_message_is_refused_for_good(
+        tmp_path, capsys, smtp_server, dovecot, monkeypatch):  # noqa: F811
+    from mailproc.outreach.sentcopy import reassign_copies
+
+    inst = _install(tmp_path, smtp_server, dovecot, monkeypatch, "")
+    emails = staff_list(inst.root / "staff.csv", 3, position="учитель")
+    smtp_server.refuse_rcpt(emails[0], "550 5.1.1 No such user")
+    _send_issue(inst, capsys, 3)
+    assert sorted(m.rcpt_tos[0] for m in smtp_server.messages) == emails[1:]
+    sent = inst.app().settings.mailbox.sent_folder
+    assert dovecot.messages(sent) == []  # the carrier, emails[0], was refused
+
+    app = inst.app()
+    with app.db.transaction() as s:
+        assert reassign_copies(s) == 1
+    with app.db.transaction() as s:
+        assert reassign_copies(s) == 0
+    assert inst.run(capsys, "outbox", "send")[0] == 0
+    [(_, _, raw)] = dovecot.messages(sent)
+    assert decode_letter(raw).to[0].email == emails[1]
+    assert _header(raw, "X-Mailproc-Recipients") == "3"

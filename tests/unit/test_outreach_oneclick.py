@@ -69,6 +69,7 @@ def test_post_one_click_unsubscribes_and_a_forged_token_does_not(inst, capsys):
     # a GET (a reader's click, a link scanner) shows the button and changes nothing
     status, body, _ = handle(app, "GET", f"/mailproc/u/{token}")
     assert status == 200 and 'name="List-Unsubscribe" value="One-Click"' in body.decode()
+    assert "Отписка от рассылки «Сервисы Электронной библиотеки»" in body.decode()  # the title
     assert not _contact(inst, capsys, anna)["unsubscribed"]
     assert handle(app, "POST", f"/mailproc/u/{token}", b"x=y").status == 400
     assert handle(app, "PUT", f"/mailproc/u/{token}", b"").status == 405
