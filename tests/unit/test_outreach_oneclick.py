@@ -152,3 +152,15 @@ def test_list_id_phrase_is_rfc2047_and_the_id_stays_plain(inst):
     copy = email.message_from_bytes(build_message(row, [], "НБ РС(Я)", sent_copy=True),
                                     policy=email.policy.default)
     assert copy["X-Mailproc-Recipients"] == "1440"
+
+
+def test_a_plain_http_address_stops_start_up_naming_the_key():
+    from mailproc.config import load_settings
+    from mailproc.errors import ConfigError
+
+    with pytest.raises(ConfigError, match=r"^outbox\.unsubscribe_url: .*HTTPS"):
+        load_settings(None, environ={"MAILPROC_OUTBOX_UNSUBSCRIBE_URL": "http://nlrs.ru/u"})
+    settings = load_settings(None, environ={
+        "MAILPROC_OUTBOX_UNSUBSCRIBE_URL": "https://nlrs.ru/unsub?t={token}"})
+    assert list_headers(settings, "новости", "", 5)["List-Unsubscribe"].startswith(
+        "<https://nlrs.ru/unsub?t=5.xn--b1amnebsh.")
