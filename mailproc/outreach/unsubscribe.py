@@ -29,8 +29,8 @@ from mailproc.outreach.models import Contact, MailingDelivery
 log = logging.getLogger("mailproc.outreach")
 
 CONFIRMATION_TEMPLATE = "mailing/unsubscribed"
-_MAILTO_SUBJECT = re.compile(rf"^\s*(?:re:\s*)?unsubscribe\s+(?P<token>{TOKEN_PATTERN}|[0-9a-f]{{20}})"
-                             rf"\s*$", re.I)
+_MAILTO_SUBJECT = re.compile(
+    rf"^\s*(?:re:\s*)?unsubscribe\s+(?P<token>{TOKEN_PATTERN}|[0-9a-f]{{20}})\s*$", re.I)
 _WORDS = re.compile(r"\b(отписаться|отпишите|отписываюсь|отпишитесь|unsubscribe|"
                     r"исключите\s+(меня\s+)?из\s+рассылки|не\s+присылайте|"
                     r"больше\s+не\s+(присылать|присылайте|писать|пишите))\b", re.I)

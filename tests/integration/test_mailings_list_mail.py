@@ -24,7 +24,7 @@ sys.path.insert(0, str(ROOT / "tests" / "fixtures" / "registry"))
 from make_registry import staff_list  # noqa: E402
 
 pytestmark = pytest.mark.integration
-MAILING = "сервисы-эб-учителям"  # the shipped plan's: to teachers, title «Сервисы Электронной библиотеки»
+MAILING = "сервисы-эб-учителям"  # the shipped plan's, titled «Сервисы Электронной библиотеки»
 BASE = "https://nlrs.example/mailproc"
 
 
@@ -71,7 +71,8 @@ def test_a_1000_contact_issue_leaves_one_sent_copy_and_list_headers(
     assert sorted(m.rcpt_tos[0] for m in got) == sorted(emails)
 
     settings, ids = inst.app().settings, _contact_ids(inst)
-    list_id = f"Рассылка «Сервисы Электронной библиотеки» <{list_label(MAILING)}.personbibl.nlrs.ru>"
+    list_id = ("Рассылка «Сервисы Электронной библиотеки» "
+               f"<{list_label(MAILING)}.personbibl.nlrs.ru>")
     for m in got:
         msg, rcpt = m.message, m.rcpt_tos[0]
         assert msg["List-Id"] == list_id
