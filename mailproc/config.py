@@ -253,8 +253,12 @@ class OutboxSettings:
     )
     unsubscribe_url: str = setting(
         "",
-        "HTTPS address for one-click unsubscribe from mailings (RFC 8058), {token} stands for "
-        "the recipient's token; empty: mailings carry only the mailto unsubscribe.",
+        "Public HTTPS address of the one-click unsubscribe (RFC 8058), e.g. "
+        "\"https://nlrs.ru/mailproc\": mailings then carry <BASE/u/TOKEN> in List-Unsubscribe "
+        "and List-Unsubscribe-Post, and whatever serves that address hands the request to "
+        "mailproc.outreach.oneclick. A full address with {token} in it is used as written. "
+        "Empty: mailings carry only the mailto unsubscribe.",
+        kind="https_url",
     )
     render_timeout: float = setting(
         "2s", "A template that renders longer than this is stopped as broken.", kind="duration"
@@ -712,6 +716,8 @@ _KIND_CHECKS = {
     "db_url": lambda v: _check_prefix(
         v, ("sqlite:", "postgresql"), "sqlite:///data/mailproc.sqlite3"),
     "email": _check_email,
+    "https_url": lambda v: v if not v else _check_prefix(
+        v, ("https://",), "https://nlrs.ru/mailproc (one-click unsubscribe needs HTTPS)"),
     "doc_kinds": lambda v: _check_doc_kinds(v),
     "forward_types": _check_forward_types,
     "timezone": _check_timezone,

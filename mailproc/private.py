@@ -45,10 +45,17 @@ def private_dir(path: Path, narrow: bool = True) -> Path:
 
 
 def private_file(path: Path) -> Path:
-    """Make sure ``path`` exists as a 0600 file (created empty when missing)."""
+    """Make sure ``path`` exists as a 0600 file (created empty when missing).
+
+    An existing file is never opened, only narrowed (chmod): the SQLite database and its
+    -wal/-shm may be open in this very process, and closing any descriptor of a file drops
+    every POSIX lock the process holds on it, so another process could then write under
+    SQLite's feet ("How To Corrupt An SQLite Database File", 2.2)."""
     path = Path(path)
-    fd = os.open(path, os.O_WRONLY | os.O_CREAT, FILE_MODE)
-    os.close(fd)
+    try:
+        os.close(os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, FILE_MODE))
+    except FileExistsError:
+        pass
     _narrow(path, FILE_MODE)
     return path
 

@@ -120,6 +120,7 @@ def preview(args) -> int:
 def send_test(args) -> int:
     from mailproc.outbound.outbox import enqueue
     from mailproc.outbound.sender import deliver_due
+    from mailproc.outreach.listheaders import list_headers
     from mailproc.outreach.models import Contact
 
     app = App.from_args(args)
@@ -128,7 +129,8 @@ def send_test(args) -> int:
     with app.db.transaction() as s:
         issue = MailingIssue(id=0, mailing=spec.name, scheduled_at=utcnow())
         row = enqueue(s, app.settings, to=probe.email, template=spec.template,
-                      context=template_context(spec, issue, probe), kind="mailing")
+                      context=template_context(spec, issue, probe), kind="mailing",
+                      headers=list_headers(app.settings, spec.name, spec.title, probe.id))
         if row is None:
             raise MailprocError(f"{probe.email} в списке подавления; пробная копия не ушла")
         if row.state == "error":

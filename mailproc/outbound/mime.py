@@ -74,6 +74,10 @@ def format_address(name: str, addr: str) -> str:
 def encode_header(name: str, value: str) -> str:
     if value.isascii():
         return value
+    if name.lower() == "list-id":  # RFC 2919: [phrase] "<" list-id ">"; only the phrase encoded
+        phrase, _, rest = value.rpartition("<")
+        if phrase.strip():
+            return f"{encode_phrase(phrase.strip())}{CRLF} <{rest}"
     if name.lower() in _ADDRESS_HEADERS:
         from email.utils import getaddresses
 
@@ -121,11 +125,15 @@ def _multipart(subtype: str, boundary: str, parts: list[str]) -> str:
             f"{body}--{boundary}--{CRLF}")
 
 
-def build_message(row, attachments: Iterable[tuple[object, bytes]], from_name: str) -> bytes:
+def build_message(row, attachments: Iterable[tuple[object, bytes]], from_name: str,
+                  sent_copy: bool = False) -> bytes:
     """The RFC 5322 message for ``row``; ``attachments`` pairs each OutboxAttachment with its
     bytes, which are carried unchanged (base64). It is read one pair at a time and each file
     is encoded as bytes before the next is taken, so a generator keeps one file's clear bytes
-    in memory, not all of them, and no text copy of the base64 is ever made."""
+    in memory, not all of them, and no text copy of the base64 is ever made. ``sent_copy``:
+    the copy for the Sent folder, with the row's ``headers["copy_extra"]``
+    (``X-Mailproc-Recipients`` of a mailing issue) added after the others; the message itself
+    is otherwise the same bytes."""
     seed = hashlib.sha256(row.message_id.encode()).hexdigest()[:24]
     lines = [
         f"From: {format_address(from_name, row.sender)}",
@@ -139,6 +147,9 @@ def build_message(row, attachments: Iterable[tuple[object, bytes]], from_name: s
     for name in _ORDER + sorted(k for k in extra if k not in _ORDER):
         if extra.get(name):
             lines.append(f"{name}: {encode_header(name, extra[name])}")
+    if sent_copy:
+        lines.extend(f"{name}: {encode_header(name, value)}"
+                     for name, value in row.headers.get("copy_extra", {}).items())
     lines.append("MIME-Version: 1.0")
     head = CRLF.join(lines) + CRLF
     body = _text_part(row.text, "plain")

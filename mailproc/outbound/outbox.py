@@ -19,7 +19,6 @@ from dataclasses import dataclass, field
 from datetime import date, datetime
 from email.utils import getaddresses
 from typing import Any
-from urllib.parse import quote
 
 from sqlalchemy import insert, select
 from sqlalchemy.orm import Session, make_transient_to_detached
@@ -118,16 +117,21 @@ def enqueue(session: Session, settings, *, to: str | list[str], template: str,
             token_kind: str = "", reply_to: str | None = None,
             auto_submitted: str = "auto-generated", related: tuple[str, int] | None = None,
             headers: dict[str, str] | None = None,
-            dedupe_key: str | None = None, cause: str = "") -> OutboxMessage | None:
+            dedupe_key: str | None = None, cause: str = "", sent_copy: bool = True,
+            copy_headers: dict[str, str] | None = None) -> OutboxMessage | None:
     """Queue one message (or its numbered parts) and return its row; None when every
     recipient is suppressed (a row in state ``suppressed`` records why). The same
     ``dedupe_key`` again returns the existing row and queues nothing. ``cause``: the sender
-    whose letter caused it (``sorting.limits``; ActionContext fills it in)."""
+    whose letter caused it (``sorting.limits``; ActionContext fills it in).
+
+    ``sent_copy=False``: no copy in the Sent folder (the row is born ``copied``; a mailing
+    issue has one copy for all its recipients, ``outreach.sentcopy``). ``copy_headers``: added
+    to the Sent copy only, never to the message the recipient gets."""
     return enqueue_many(session, settings, [dict(
         to=to, template=template, context=context, kind=kind, in_reply_to=in_reply_to,
         attachments=attachments, token=token, token_kind=token_kind, reply_to=reply_to,
         auto_submitted=auto_submitted, related=related, headers=headers,
-        dedupe_key=dedupe_key, cause=cause)])[0]
+        dedupe_key=dedupe_key, cause=cause, sent_copy=sent_copy, copy_headers=copy_headers)])[0]
 
 
 def enqueue_many(session: Session, settings, items: Sequence[dict]) -> list[OutboxMessage | None]:
@@ -216,7 +220,8 @@ def _rows_for(settings, recipients: list[tuple[str, str]], blocked: dict[str, st
               token_kind: str = "", reply_to: str | None = None,
               auto_submitted: str = "auto-generated", related: tuple[str, int] | None = None,
               headers: dict[str, str] | None = None,
-              dedupe_key: str | None = None, cause: str = "") -> list[tuple[dict, list[dict]]]:
+              dedupe_key: str | None = None, cause: str = "", sent_copy: bool = True,
+              copy_headers: dict[str, str] | None = None) -> list[tuple[dict, list[dict]]]:
     """The row (or numbered rows) for one message as column values, each with its
     attachments' values; every row has the same keys (one executemany INSERT)."""
     keep = [(n, a) for n, a in recipients if a not in blocked]
@@ -228,7 +233,7 @@ def _rows_for(settings, recipients: list[tuple[str, str]], blocked: dict[str, st
                 related_type=related[0] if related else "",
                 related_id=related[1] if related else None,
                 date=now, created_at=now, next_attempt_at=now, group_id=None,
-                attempts=0, claim="", claimed_at=None, sent_at=None, copied=False,
+                attempts=0, claim="", claimed_at=None, sent_at=None, copied=not sent_copy,
                 updated_at=now)  # every column: see _insert_rows
     if not keep:
         log.info("outbox: every recipient suppressed, nothing queued (template %s)", template)
@@ -275,7 +280,8 @@ def _rows_for(settings, recipients: list[tuple[str, str]], blocked: dict[str, st
             subject=part_subject, text=part_text, html=part_html,
             headers={"to": [list(r) for r in keep], "extra": extra,
                      "thread_subject": thread_subject}
-            | ({"sealed": [d for _, d, _ in group if d in sealed]} if sealed else {}),
+            | ({"sealed": [d for _, d, _ in group if d in sealed]} if sealed else {})
+            | ({"copy_extra": dict(copy_headers)} if copy_headers else {}),
             part=index, parts=n,
         ), [dict(position=i, name=a.name,
                  content_type=a.content_type or "application/octet-stream",
@@ -361,16 +367,12 @@ def _headers(settings, *, kind: str, in_reply_to, reply_to: str | None, auto_sub
         refs = [r for r in in_reply_to.references if r][-10:]
         out["In-Reply-To"] = in_reply_to.message_id
         out["References"] = " ".join([*refs, in_reply_to.message_id])
-    if kind == "mailing":
-        mailbox = settings.mail.from_address
-        first = recipients[0][1]
-        unsub = unsubscribe_token(settings, first)
-        links = [f"<mailto:{mailbox}?subject={quote('unsubscribe ' + unsub)}>"]
-        url = settings.outbox.unsubscribe_url
-        if url:
-            links.insert(0, f"<{url.format(token=unsub)}>")
-            out["List-Unsubscribe-Post"] = "List-Unsubscribe=One-Click"
-        out["List-Unsubscribe"] = ", ".join(links)
+    if kind == "mailing" and "List-Unsubscribe" not in more:
+        # a mailing queued without its list headers (outreach.listheaders gives them): still
+        # never one without a way out, by the recipient's address token
+        from mailproc.outreach.listheaders import unsubscribe_headers
+
+        out.update(unsubscribe_headers(settings, unsubscribe_token(settings, recipients[0][1])))
         out["Precedence"] = "bulk"
     out.update(more)
     return out
@@ -378,7 +380,9 @@ def _headers(settings, *, kind: str, in_reply_to, reply_to: str | None, auto_sub
 
 def unsubscribe_token(settings, address: str) -> str:
     """A token naming ``address`` that only we can make (so an unsubscribe link cannot be
-    forged for someone else): address hash + HMAC."""
+    forged for someone else): address hash + HMAC. Mailings of the plan carry the signed
+    contact-and-list token of ``outreach.listtoken`` instead; this one stays recognised for
+    mail sent before it and for mailings queued without list headers."""
     digest = hmac.new(tokens_for(settings).key, address.lower().encode(), hashlib.sha256)
     return digest.hexdigest()[:20]
 

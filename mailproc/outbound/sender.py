@@ -33,7 +33,10 @@ server taking the final ".".
 
 Sent copies are appended after ``sent`` is committed and flagged ``copied`` after the append;
 a crash between the two gives at most one extra copy in Sent, never a second letter to a
-reader.
+reader. A row queued with ``copied`` already true wants no copy: the recipients of a mailing
+issue after the first (one copy stands for the issue, ``outreach.sentcopy``), hand-offs of
+registration documents. The copy of a row may carry headers the recipient's message does
+not (``headers["copy_extra"]``: ``X-Mailproc-Recipients``), added after the others.
 """
 
 from __future__ import annotations
@@ -241,7 +244,7 @@ class Sender:
         # a generator: build_message takes one file's bytes at a time
         data = ((a, self.blobs.get(a.sha256, self._box() if a.sha256 in sealed else None))
                 for a in row.attachments if not (sent_copy and a.sha256 in sealed))
-        return build_message(row, data, self.settings.mail.from_name)
+        return build_message(row, data, self.settings.mail.from_name, sent_copy)
 
     def _box(self):
         if self._sealing_box is None:

@@ -142,6 +142,8 @@ class MailingIssue(Base):
     manual: Mapped[bool] = mapped_column(Boolean, default=False)
     recipients: Mapped[int] = mapped_column(Integer, default=0)
     note: Mapped[str] = mapped_column(Text, default="")
+    #: the outbox row whose Sent copy stands for the whole issue (``outreach.sentcopy``)
+    copy_outbox_id: Mapped[int | None] = mapped_column(Integer, nullable=True)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     finished_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
 

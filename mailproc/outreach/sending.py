@@ -10,6 +10,10 @@ Exactly once per recipient and issue, whatever crashes:
    that commit leaves them ``planned``; after it, they are the outbox's to send.
 3. The outbox sender delivers; its own claim protocol covers the SMTP step.
 
+Each message carries the list headers of its recipient (``outreach.listheaders``: List-Id,
+List-Unsubscribe with the signed one-click token); the issue leaves one copy in Sent, not one
+a recipient (``outreach.sentcopy``).
+
 Several instances may share the tables: on PostgreSQL batches are claimed with
 ``FOR UPDATE SKIP LOCKED``; on SQLite writers are serialised by ``BEGIN IMMEDIATE``.
 Throttling: at most ``outreach.batch`` recipients per issue and pass, so a large mailing
@@ -30,9 +34,11 @@ from sqlalchemy.orm import Session
 
 from mailproc.errors import LoadError, MailprocError
 from mailproc.outreach.audience import audience, ineligible_reason, outbound_suppressed
+from mailproc.outreach.listheaders import list_headers
 from mailproc.outreach.models import Contact, MailingDelivery, MailingIssue
 from mailproc.outreach.plan import MailingSpec, Plan, load_plan
 from mailproc.outreach.schedule import due_occurrences, in_window
+from mailproc.outreach.sentcopy import claim_copy, copy_headers
 from mailproc.store.base import utcnow
 
 log = logging.getLogger("mailproc.outreach")
@@ -105,9 +111,11 @@ def cached_plan(settings) -> Plan:
 
 def _sync(app) -> None:
     from mailproc.outreach.results import sync_outcomes
+    from mailproc.outreach.sentcopy import reassign_copies
 
     with app.db.transaction() as s:
         sync_outcomes(s)
+        reassign_copies(s)
 
 
 def _guarded(stats: MailingStats, name: str, func, *args) -> None:
@@ -231,11 +239,16 @@ def queue_issue(app, spec: MailingSpec, issue_id: int, limit: int,
                 stats.skipped += 1
             else:
                 ready.append(d)
+        copy = copy_headers(issue)
         rows = enqueue_many(s, settings, [dict(
             to=d.email, template=spec.template, kind="mailing",
             context=template_context(spec, issue, contacts[d.contact_id]),
+            headers=list_headers(settings, spec.name, spec.title, d.contact_id),
+            sent_copy=False, copy_headers=copy,
             related=("mailing_issue", issue_id), dedupe_key=f"mailing:{issue_id}:{d.contact_id}")
             for d in ready]) if ready else []
+        if rows and issue.copy_outbox_id is None:
+            claim_copy(s, issue_id, rows)
         for d, row in zip(ready, rows):
             if row is None:
                 d.status, d.reason = "skipped", "адрес в списке подавления"

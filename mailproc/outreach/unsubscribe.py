@@ -2,9 +2,13 @@
 a token, or by a reply saying "отписаться". Recognising is pure; applying writes.
 
 Every mailing carries ``List-Unsubscribe: <mailto:MAILBOX?subject=unsubscribe%20TOKEN>``
-(set by the outbox for kind "mailing"); TOKEN is an HMAC of the recipient's address, so
-nobody can unsubscribe someone else. A withdrawal is recorded as a consent event with how it
-came, and the contact gets one confirmation.
+(``outreach.listheaders``), and the HTTPS one-click link when a public address is set
+(``outreach.oneclick``). TOKEN is signed (``outreach.listtoken``: contact and list), so
+nobody can unsubscribe someone else; the older token, an HMAC of the recipient's address,
+is still recognised for mail sent before it. Unsubscribing from one mailing withdraws the
+consent to all of them (the reader asked us to stop writing; 38-ФЗ art. 18); the list it came
+from is recorded. A withdrawal is recorded as a consent event with how it came, and the
+contact gets one confirmation.
 """
 
 from __future__ import annotations
@@ -18,12 +22,15 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from mailproc.outreach.importer import withdraw_consent
+from mailproc.outreach.listtoken import PATTERN as TOKEN_PATTERN
+from mailproc.outreach.listtoken import verify_token
 from mailproc.outreach.models import Contact, MailingDelivery
 
 log = logging.getLogger("mailproc.outreach")
 
 CONFIRMATION_TEMPLATE = "mailing/unsubscribed"
-_MAILTO_SUBJECT = re.compile(r"^\s*(?:re:\s*)?unsubscribe\s+(?P<token>[0-9a-f]{20})\s*$", re.I)
+_MAILTO_SUBJECT = re.compile(
+    rf"^\s*(?:re:\s*)?unsubscribe\s+(?P<token>{TOKEN_PATTERN}|[0-9a-f]{{20}})\s*$", re.I)
 _WORDS = re.compile(r"\b(отписаться|отпишите|отписываюсь|отпишитесь|unsubscribe|"
                     r"исключите\s+(меня\s+)?из\s+рассылки|не\s+присылайте|"
                     r"больше\s+не\s+(присылать|присылайте|писать|пишите))\b", re.I)
@@ -74,6 +81,11 @@ def find_contact(session: Session, settings, request: UnsubscribeRequest,
                  sender: str) -> Contact | None:
     """Whose request: the token's owner, else the recipient of the mailing replied to, else
     the sender's address."""
+    signed = verify_token(settings, request.token) if request.token else None
+    if signed is not None:
+        return session.get(Contact, signed.contact_id)
+    if "." in request.token:
+        return None  # a signed token that does not verify: forged or altered
     if request.token:
         by_sender = session.scalar(select(Contact).where(Contact.email == sender.lower()))
         if by_sender is not None and token_for(settings, by_sender.email) == request.token:
@@ -113,8 +125,13 @@ def unsubscribe(session: Session, settings, contact: Contact, how: str, now: dat
 
 def unsubscribe_by_token(session: Session, settings, token: str, now: datetime,
                          how: str = "одним щелчком (RFC 8058)") -> Contact | None:
-    """For a one-click web handler: POST with the token from List-Unsubscribe."""
-    contact = find_contact(session, settings, UnsubscribeRequest("one-click", token.lower()), "")
+    """For a one-click web handler: POST with the token from List-Unsubscribe. None when
+    the token names nobody (forged, altered, or the contact was deleted)."""
+    token = token.strip().lower()
+    contact = find_contact(session, settings, UnsubscribeRequest("one-click", token), "")
     if contact is not None:
+        signed = verify_token(settings, token)
+        if signed is not None:
+            how = f"{how}, рассылка «{signed.mailing}»"
         unsubscribe(session, settings, contact, how, now, dedupe=f"token:{token}")
     return contact

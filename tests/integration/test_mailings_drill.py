@@ -157,3 +157,8 @@ def test_recurring_mailing_survives_sigkill_exactly_once(tmp_path, capsys):
         results = inst.json(capsys, "mailings", "show", "новости-эб")
         assert [(r["sent"], r["recipients"], r["state"]) for r in results] == [
             (ELIGIBLE, ELIGIBLE, "done"), (ELIGIBLE, ELIGIBLE, "done")]
+        # one copy of each issue in Sent (the Maildir of the data folder), the kill notwithstanding
+        sent = app.source().folder_path(app.settings.mailbox.sent_folder)
+        copies = [p.read_bytes() for sub in ("cur", "new") for p in (sent / sub).iterdir()]
+        assert len(copies) == 2
+        assert all(f"X-Mailproc-Recipients: {ELIGIBLE}".encode() in c for c in copies)

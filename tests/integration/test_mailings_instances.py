@@ -61,5 +61,9 @@ def test_instances_share_the_plan(tmp_path, capsys, db_url):
         assert statuses == [("queued", CONTACTS)]
         keys = list(s.scalars(select(OutboxMessage.dedupe_key).where(
             OutboxMessage.kind == "mailing")))
+        # one Sent copy for the issue, whichever instance queued which batch (issue 22)
+        copies = list(s.scalars(select(OutboxMessage.id).where(
+            OutboxMessage.kind == "mailing", OutboxMessage.copied.is_(False))))
+        assert copies == [s.scalar(select(MailingIssue.copy_outbox_id))]
     assert len(keys) == len(set(keys)) == CONTACTS
     app.db.dispose()

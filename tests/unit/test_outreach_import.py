@@ -31,7 +31,8 @@ def test_email_normalised(raw, want):
     assert normalise_email(raw) == (want, "")
 
 
-@pytest.mark.parametrize("raw", ["", "ivanov@mail", "ivanov.mail.ru", "a b@c"])
+@pytest.mark.parametrize("raw", ["", "ivanov@mail", "ivanov.mail.ru", "a b@c", "a..b@mail.ru",
+                                 "user.@mail.ru", "user@-bad-.ru", "us er@mail.ru"])
 def test_bad_email_has_a_russian_reason(raw):
     address, reason = normalise_email(raw)
     assert address == "" and "адрес" in reason
@@ -157,3 +158,31 @@ def test_progress_bar_only_on_a_terminal():
         bar.close()
     assert "строка 2500 из 5000" in shown.getvalue() and "#" * 15 in shown.getvalue()
     assert hidden.getvalue() == ""
+
+
+def test_bad_addresses_refused_each_with_its_row_and_reason(tmp_path, capsys):
+    """Issue 22: addresses checked by email-validator; none is cut down to a part of it."""
+    inst = Install(tmp_path)
+    path = tmp_path / "staff.csv"
+    with open(path, "w", encoding="utf-8", newline="") as fh:
+        w = csv.writer(fh)
+        w.writerow(["ФИО", "E-mail"])
+        w.writerow(["Иванова Анна", "anna@school.example"])
+        w.writerow(["Петров Пётр", "a..b@mail.ru"])
+        w.writerow(["Сидорова Ольга", "user.@mail.ru"])
+        w.writerow(["Попов Иван", "user@-bad-.ru"])
+        w.writerow(["Егорова Мария", "us er@mail.ru"])
+        w.writerow(["Слепцов Дьулус", "Слепцов Д. <dyulus@school.example>"])
+    report = inst.json(capsys, "contacts", "import", str(path))
+    assert [(s["row"], s["reason"]) for s in report["skipped"]] == [
+        (3, "неверный адрес электронной почты «a..b@mail.ru»: две точки подряд"),
+        (4, "неверный адрес электронной почты «user.@mail.ru»: точка перед «@»"),
+        (5, "неверный адрес электронной почты «user@-bad-.ru»: дефис сразу после «@»"),
+        (6, "неверный адрес электронной почты «us er@mail.ru»: пробел внутри адреса или "
+            "лишний текст рядом с ним"),
+    ]
+    assert sorted(c["email"] for c in inst.json(capsys, "contacts", "list")) == [
+        "anna@school.example", "dyulus@school.example"]  # no "er@mail.ru"
+    code, out = inst.run(capsys, "contacts", "import", str(path), "--dry-run")
+    assert "Пропущено строк: 4" in out
+    assert "  строка 6: неверный адрес электронной почты «us er@mail.ru»" in out
