@@ -437,7 +437,7 @@ class ImapSource(MailboxSource):
         if not self._call(self._c.folder_exists, folder):
             try:
                 self._call(self._c.create_folder, folder)
-                log.info("created a folder")
+                log.info("created folder %s", folder)
             except IMAPClientError:
                 if not self._call(self._c.folder_exists, folder):
                     raise

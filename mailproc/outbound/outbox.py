@@ -25,6 +25,7 @@ from sqlalchemy import insert, select
 from sqlalchemy.orm import Session, make_transient_to_detached
 
 from mailproc.errors import TemplateError
+from mailproc.logs import ids
 from mailproc.mailboxes import name_of
 from mailproc.outbound.blobs import BlobStore
 from mailproc.outbound.filenames import safe_content_type, safe_name
@@ -245,7 +246,8 @@ def _rows_for(settings, recipients: list[tuple[str, str]], blocked: dict[str, st
         error = ""
     except TemplateError as exc:
         rendered, error = None, "\n".join(exc.problems)
-        log.warning("outbox: template %s failed to render, row waits in state error", template)
+        log.warning("outbox: template %s failed to render%s, row waits in state error", template,
+                    f" for case {token}" if token else "", extra=ids(case=token))
 
     extra = _headers(settings, kind=kind, in_reply_to=in_reply_to, reply_to=reply_to,
                      auto_submitted=auto_submitted, recipients=keep, more=headers or {})

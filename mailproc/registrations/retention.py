@@ -19,6 +19,7 @@ from pathlib import Path
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from mailproc.logs import ids
 from mailproc.outbound.filenames import safe_name
 from mailproc.registrations import cases
 from mailproc.registrations.common import ServiceContext, outbox, vault
@@ -59,7 +60,8 @@ def destroy_documents(session: Session, settings, box, case: RegistrationCase, *
     case.destroyed_at = at
     case.card_number_enc = ""
     forget_reader(session, settings, case)
-    log.info("registration case %s: %d documents destroyed", case.id, count)
+    log.info("registration case %s: %d documents destroyed", case.token, count,
+             extra=ids(case=case.token))
     return count
 
 
@@ -91,8 +93,8 @@ def shred_handoff_blobs(session: Session, settings, now: datetime,
             cases.audit(session, case, "outbox-copy-destroyed", at=now,
                         detail=f"outbox {row.id}: {len(paths)} files",
                         reason="передача в ЦКО завершена; копия документов в очереди не нужна")
-            log.info("registration case %s: outbox copy of %d documents shredded", case.id,
-                     len(paths))
+            log.info("registration case %s: outbox %s's copy of %d documents shredded",
+                     case.token, row.id, len(paths), extra=ids(case=case.token, outbox=row.id))
             shredded += len(paths)
     return shredded
 
