@@ -662,7 +662,7 @@ class IdleWatcher(threading.Thread):
                 self.source.close()
                 self.stop_event.wait(self.backoff.failed(exc))
             except Exception as exc:  # noqa: BLE001 - the watcher must outlive any surprise
-                log.exception("IDLE watcher: %s", type(exc).__name__)
+                log.exception("IDLE watcher of %s: %s", self.source.name, type(exc).__name__)
                 self.source.close()
                 self.stop_event.wait(self.backoff.failed(exc))
         self.source.close()

@@ -232,7 +232,8 @@ def _rows_for(settings, recipients: list[tuple[str, str]], blocked: dict[str, st
                 attempts=0, claim="", claimed_at=None, sent_at=None, copied=False,
                 updated_at=now)  # every column: see _insert_rows
     if not keep:
-        log.info("outbox: every recipient suppressed, nothing queued (template %s)", template)
+        log.info("outbox: every recipient suppressed, nothing queued (template %s%s)", template,
+                 f", case {token}" if token else "", extra=ids(case=token))
         return [(dict(base, message_id=_plain_message_id(domain), dedupe_key=dedupe_key,
                       state="suppressed",
                       error="все получатели в списке подавления: " + "; ".join(
