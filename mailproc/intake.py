@@ -94,7 +94,7 @@ from mailproc.errors import MessageError, SourceUnavailable
 from mailproc.faults import is_outage
 from mailproc.letter import Letter, decode_letter
 from mailproc.letter.sanity import refusal
-from mailproc.logs import ids, log_ids
+from mailproc.logs import about, log_ids
 from mailproc.mailbox.base import MailboxSource, MessageRef
 from mailproc.mailbox.partial import load_attachments, release_attachments
 from mailproc.mailbox.prefetch import prefetched
@@ -386,7 +386,7 @@ class Intake:
         (building one costs more than writing it)."""
         decision = item.decision
         log.info("message %s decided: category=%s rule=%s", row_id, decision.category,
-                 decision.rule or "builtin", extra=ids(message_pk=row_id, uid=item.uid))
+                 decision.rule or "builtin", extra=about(message_pk=row_id, uid=item.uid))
         self._file(row_id, item.uid, decision.folder, decision.keywords, "done",
                    message_id=item.letter.message_id)
         stats.processed += 1

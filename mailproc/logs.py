@@ -18,7 +18,7 @@ a hard dependency).
 
 The ids a line is about (``message_pk``: the message row; ``uid``: the IMAP UID; ``order`` and
 ``case``: the case tokens librarians see; ``outbox``: the outbox row) are separate fields of a
-JSON line, from ``extra=ids(...)`` at the call or from ``log_ids(...)`` around the work (the
+JSON line, from ``extra=about(...)`` at the call or from ``log_ids(...)`` around the work (the
 intake names the UID of the message it is processing), so ``jq 'select(.order == "2026-00004")'``
 finds every line of one order.
 """
@@ -52,7 +52,7 @@ ID_FIELDS = ("message_pk", "uid", "order", "case", "outbox")
 _CONTEXT: contextvars.ContextVar[dict] = contextvars.ContextVar("mailproc_log_ids", default={})
 
 
-def ids(**given) -> dict:
+def about(**given) -> dict:
     """``extra=`` for a log call: the ids given, the empty ones left out."""
     unknown = set(given) - set(ID_FIELDS)
     if unknown:
@@ -63,7 +63,7 @@ def ids(**given) -> dict:
 @contextlib.contextmanager
 def log_ids(**given) -> Iterator[None]:
     """Every line logged inside (this thread or task) carries these ids too."""
-    token = _CONTEXT.set({**_CONTEXT.get(), **ids(**given)})
+    token = _CONTEXT.set({**_CONTEXT.get(), **about(**given)})
     try:
         yield
     finally:

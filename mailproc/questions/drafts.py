@@ -21,7 +21,7 @@ from types import SimpleNamespace
 
 from sqlalchemy import select
 
-from mailproc.logs import ids
+from mailproc.logs import about
 from mailproc.questions.models import PendingDraft, QuestionCase
 from mailproc.store.base import utcnow
 from mailproc.store.models import Message
@@ -88,7 +88,7 @@ def append_pending(db, source, settings) -> int:
         if not found:
             appended += 1
             log.info("question case %s: draft appended to %s", token, folder,
-                     extra=ids(case=token))
+                     extra=about(case=token))
     return appended
 
 

@@ -14,7 +14,7 @@ from datetime import datetime, timedelta
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from mailproc.logs import ids
+from mailproc.logs import about
 from mailproc.registrations import texts
 from mailproc.registrations.sealed import seal, unseal
 from mailproc.registrations.documents import KIND_NAMES_RU, KIND_ORDER_INDEX, kinds_of
@@ -59,7 +59,7 @@ def set_state(session: Session, case: RegistrationCase, state: str, *, at: datet
     audit(session, case, "state", at=at, detail=f"{case.state} -> {state}", reason=reason,
           actor=actor)
     log.info("registration case %s: %s -> %s", case.token, case.state, state,
-             extra=ids(case=case.token))
+             extra=about(case=case.token))
     case.state = state
     case.updated_at = at
     stamp = {"complete": "completed_at", "handed": "handed_at", "card_issued": "card_issued_at",
@@ -129,7 +129,7 @@ def open_case(session: Session, letter, now: datetime, tz, box) -> RegistrationC
     session.add(case)
     session.flush()
     audit(session, case, "opened", at=now, reason="документы на регистрацию пришли по почте")
-    log.info("registration case %s opened", case.token, extra=ids(case=case.token))
+    log.info("registration case %s opened", case.token, extra=about(case=case.token))
     return case
 
 

@@ -46,7 +46,7 @@ from pathlib import Path
 from sqlalchemy import exists, func, select
 from sqlalchemy.orm import Session
 
-from mailproc.logs import ids
+from mailproc.logs import about
 from mailproc.registrations import cases
 from mailproc.registrations.mailbox_models import OPEN_STEP_STATES, MailboxRedaction
 from mailproc.registrations.models import RegistrationCase, RegistrationDocument
@@ -375,7 +375,7 @@ def _finish(app, plan: dict, folder: str, stub_uid: str, now: datetime, note: st
                            + (f"; {note}" if note else ""), reason=REDACTED_REASON)
     log.info("registration case %s: message %s replaced by a copy without documents",
              plan["token"], plan["row_id"],
-             extra=ids(case=plan["token"], message_pk=plan["row_id"]))
+             extra=about(case=plan["token"], message_pk=plan["row_id"]))
 
 
 def remove_pending(app, source, now: datetime) -> int:
@@ -409,7 +409,7 @@ def remove_pending(app, source, now: datetime) -> int:
                         reason=REMOVED_REASON)
             token = case.token
         log.info("registration case %s: %d copies of message %s deleted from the mailbox",
-                 token, count, step.message_pk, extra=ids(case=token, message_pk=step.message_pk))
+                 token, count, step.message_pk, extra=about(case=token, message_pk=step.message_pk))
         removed += count
     return removed
 

@@ -19,7 +19,7 @@ from pathlib import Path
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from mailproc.logs import ids
+from mailproc.logs import about
 from mailproc.outbound.filenames import safe_name
 from mailproc.registrations import cases
 from mailproc.registrations.common import ServiceContext, outbox, vault
@@ -61,7 +61,7 @@ def destroy_documents(session: Session, settings, box, case: RegistrationCase, *
     case.card_number_enc = ""
     forget_reader(session, settings, case)
     log.info("registration case %s: %d documents destroyed", case.token, count,
-             extra=ids(case=case.token))
+             extra=about(case=case.token))
     return count
 
 
@@ -94,7 +94,7 @@ def shred_handoff_blobs(session: Session, settings, now: datetime,
                         detail=f"outbox {row.id}: {len(paths)} files",
                         reason="передача в ЦКО завершена; копия документов в очереди не нужна")
             log.info("registration case %s: outbox %s's copy of %d documents shredded",
-                     case.token, row.id, len(paths), extra=ids(case=case.token, outbox=row.id))
+                     case.token, row.id, len(paths), extra=about(case=case.token, outbox=row.id))
             shredded += len(paths)
     return shredded
 

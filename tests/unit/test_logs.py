@@ -11,7 +11,7 @@ from types import SimpleNamespace
 
 import pytest
 
-from mailproc.logs import ids, journal_stream, log_ids, setup_logging
+from mailproc.logs import about, journal_stream, log_ids, setup_logging
 
 
 @pytest.fixture
@@ -34,7 +34,7 @@ def test_json_lines_carry_priority_and_ids(logged):
     out = logged()
     log = logging.getLogger("mailproc.test")
     with log_ids(uid="17"):
-        log.info("order %s created", "2026-00004", extra=ids(order="2026-00004", message_pk=3))
+        log.info("order %s created", "2026-00004", extra=about(order="2026-00004", message_pk=3))
         log.warning("facts not gathered: OperationalError")
     log.debug("outside")
     log.error("broken")
@@ -71,7 +71,7 @@ def test_text_lines_name_the_work_around_them(logged):
 
 def test_unknown_id_field_is_a_bug():
     with pytest.raises(ValueError):
-        ids(reader="someone@example.org")
+        about(reader="someone@example.org")
 
 
 def test_journal_stream_must_name_the_stream(monkeypatch, tmp_path):
