@@ -275,6 +275,11 @@ class LogSettings:
     format: str = setting(
         "auto", "text, json, or auto (json when not on a terminal).", kind="log_format"
     )
+    journal: str = setting(
+        "auto", "yes, no, or auto: every line starts with its syslog priority (<3> error, "
+        "<4> warning, <6> info, <7> debug) so that journalctl -p warning filters; auto: when "
+        "stderr is the journal (systemd sets JOURNAL_STREAM).", kind="log_journal"
+    )
 
 
 @dataclass(frozen=True)
@@ -723,6 +728,7 @@ _KIND_CHECKS = {
     "timezone": _check_timezone,
     "log_level": lambda v: _check_choice(v.lower(), ("debug", "info", "warning", "error")),
     "log_format": lambda v: _check_choice(v.lower(), ("auto", "text", "json")),
+    "log_journal": lambda v: _check_choice(v.lower(), ("auto", "yes", "no")),
     "without_uidplus": lambda v: _check_choice(v.lower(), ("leave", "move")),
     "holidays": lambda v: _check_holidays(v),
     "clock": lambda v: _check_clock(v),

@@ -115,7 +115,8 @@ def reload_rules(app) -> None:
     outbox's template cache checks modification times on its own)."""
     try:
         if app.sorter.reload_if_changed():
-            log.info("rules reloaded")
+            ruleset = app.sorter.ruleset
+            log.info("rules reloaded: version %s", ruleset.version if ruleset else "none")
     except Exception as exc:  # noqa: BLE001 - the last good rules keep running
         log.warning("rules reload failed: %s", type(exc).__name__)
 

@@ -94,6 +94,7 @@ from mailproc.errors import MessageError, SourceUnavailable
 from mailproc.faults import is_outage
 from mailproc.letter import Letter, decode_letter
 from mailproc.letter.sanity import refusal
+from mailproc.logs import about, log_ids
 from mailproc.mailbox.base import MailboxSource, MessageRef
 from mailproc.mailbox.partial import load_attachments, release_attachments
 from mailproc.mailbox.prefetch import prefetched
@@ -335,6 +336,11 @@ class Intake:
     def process_message(self, uid: str, raw: bytes | None, letter: Letter | None,
                         stats: IntakeStats | None = None) -> Message | None:
         """One message from its raw bytes, or from a Letter built without them (partial)."""
+        with log_ids(uid=uid):  # every line logged while it is processed names its UID
+            return self._process_message(uid, raw, letter, stats)
+
+    def _process_message(self, uid: str, raw: bytes | None, letter: Letter | None,
+                         stats: IntakeStats | None) -> Message | None:
         stats = stats or IntakeStats()
         started = metrics.clock()
         digest = letter.content_hash if letter is not None else ""
@@ -382,7 +388,7 @@ class Intake:
         (building one costs more than writing it)."""
         decision = item.decision
         log.info("message %s decided: category=%s rule=%s", row_id, decision.category,
-                 decision.rule or "builtin")
+                 decision.rule or "builtin", extra=about(message_pk=row_id, uid=item.uid))
         self._file(row_id, item.uid, decision.folder, decision.keywords, "done",
                    message_id=item.letter.message_id)
         stats.processed += 1

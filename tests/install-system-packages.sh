@@ -19,11 +19,28 @@ if [ "$(id -u)" != 0 ]; then
   exit 0
 fi
 # The packages would start the system Dovecot on 143/993: a policy-rc.d that exits 101 stops
-# services from starting during the install.
-if [ ! -e /usr/sbin/policy-rc.d ]; then
-  printf '#!/bin/sh\nexit 101\n' > /usr/sbin/policy-rc.d
-  chmod +x /usr/sbin/policy-rc.d
+# services from starting during the install (invoke-rc.d, see /usr/share/doc/init-system-helpers/
+# README.policy-rc.d). It is put back as it was found when the script ends, however it ends:
+# one left behind would keep every later apt upgrade from (re)starting the machine's services.
+# MAILPROC_POLICY_RC_D: another path, for the test of this (tests/unit/test_install_script.py).
+policy="${MAILPROC_POLICY_RC_D:-/usr/sbin/policy-rc.d}"
+saved="$policy.mailproc-saved"
+restore_policy() {
+  if [ -e "$saved" ]; then
+    mv -f "$saved" "$policy"  # the one that was there, with its mode and owner
+  else
+    rm -f "$policy"  # ours: there was none
+  fi
+}
+if [ -e "$saved" ]; then
+  :  # a run killed before it could restore: $saved still holds the one that was there
+elif [ -e "$policy" ]; then
+  mv "$policy" "$saved"
 fi
+trap restore_policy EXIT
+trap 'exit 130' INT TERM HUP  # through the EXIT trap
+printf '#!/bin/sh\nexit 101\n' > "$policy"
+chmod +x "$policy"
 # With "No configuration" Postfix writes no main.cf and runs no mail server: we only want its
 # test programs.
 echo "postfix postfix/main_mailer_type select No configuration" | debconf-set-selections

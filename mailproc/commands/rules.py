@@ -129,8 +129,18 @@ def replay_rules(args) -> int:
         since = timedelta(seconds=parse_duration(args.since))
     except ValueError:
         raise ConfigError(f"--since {args.since}: напишите, например, 30d или 12h") from None
+    from mailproc.outreach.importer import Progress
+
+    bar = Progress(None, noun="письмо", at_least=0)  # stderr, on a terminal only
+
+    def progress(done: int, total: int) -> None:
+        bar.total = total
+        bar(done)
+
     report = replay(app.db, ruleset, since=since, tokens=_tokens(app.settings),
-                    box=vault_or_none(app.settings))  # opens sealed registration mail
+                    box=vault_or_none(app.settings),  # opens sealed registration mail
+                    trust=app.settings.trust, progress=progress)
+    bar.close()
     if args.json:
         print_json({"seen": report.seen, "counts": dict(report.counts()),
                     "changes": [c.__dict__ for c in report.changes]})

@@ -491,7 +491,7 @@ class ImapSource(MailboxSource):
         if not self._call(self._c.folder_exists, server):
             try:
                 self._call(self._c.create_folder, server)
-                log.info("created the folder %s", server)
+                log.info("created folder %s", server)
             except IMAPClientError:
                 if not self._call(self._c.folder_exists, server):
                     raise
@@ -739,7 +739,7 @@ class IdleWatcher(threading.Thread):
                 self.source.close()
                 self.stop_event.wait(self.backoff.failed(exc))
             except Exception as exc:  # noqa: BLE001 - the watcher must outlive any surprise
-                log.exception("IDLE watcher: %s", type(exc).__name__)
+                log.exception("IDLE watcher of %s: %s", self.source.name, type(exc).__name__)
                 self.source.close()
                 self.stop_event.wait(self.backoff.failed(exc))
         self.source.close()

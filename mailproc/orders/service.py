@@ -17,6 +17,7 @@ from sqlalchemy import delete, func, select
 from sqlalchemy.orm import Session
 
 from mailproc.errors import MessageError
+from mailproc.logs import about
 from mailproc.orders import states as st
 from mailproc.orders.cap import CapCheck, check_cap
 from mailproc.orders.matching import order_words
@@ -89,7 +90,9 @@ def record(env: OrderEnv, order: Order, event: str, state: str | None = None,
     env.session.add(OrderEvent(order=order, at=env.now, event=event, state_from=old,
                                state_to=order.state, message_pk=env.message_pk,
                                actor=env.actor, note=note))
-    log.info("order %s %s: %s -> %s", order.id, event, old, order.state)
+    # the token, not the row id: the id is None until the flush after "created"
+    log.info("order %s %s: %s -> %s", order.token, event, old, order.state,
+             extra=about(order=order.token, message_pk=env.message_pk))
 
 
 def create_order(env: OrderEnv, req: ParsedRequest, *, reader_email: str, reader_name: str = "",

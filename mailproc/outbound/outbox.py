@@ -24,6 +24,7 @@ from sqlalchemy import insert, select
 from sqlalchemy.orm import Session, make_transient_to_detached
 
 from mailproc.errors import TemplateError
+from mailproc.logs import about
 from mailproc.mailboxes import name_of
 from mailproc.outbound.blobs import BlobStore
 from mailproc.outbound.filenames import safe_content_type, safe_name
@@ -236,7 +237,8 @@ def _rows_for(settings, recipients: list[tuple[str, str]], blocked: dict[str, st
                 attempts=0, claim="", claimed_at=None, sent_at=None, copied=not sent_copy,
                 updated_at=now)  # every column: see _insert_rows
     if not keep:
-        log.info("outbox: every recipient suppressed, nothing queued (template %s)", template)
+        log.info("outbox: every recipient suppressed, nothing queued (template %s%s)", template,
+                 f", case {token}" if token else "", extra=about(case=token))
         return [(dict(base, message_id=_plain_message_id(domain), dedupe_key=dedupe_key,
                       state="suppressed",
                       error="все получатели в списке подавления: " + "; ".join(
@@ -250,7 +252,8 @@ def _rows_for(settings, recipients: list[tuple[str, str]], blocked: dict[str, st
         error = ""
     except TemplateError as exc:
         rendered, error = None, "\n".join(exc.problems)
-        log.warning("outbox: template %s failed to render, row waits in state error", template)
+        log.warning("outbox: template %s failed to render%s, row waits in state error", template,
+                    f" for case {token}" if token else "", extra=about(case=token))
 
     extra = _headers(settings, kind=kind, in_reply_to=in_reply_to, reply_to=reply_to,
                      auto_submitted=auto_submitted, recipients=keep, more=headers or {})

@@ -57,6 +57,7 @@ from sqlalchemy import bindparam, select, update
 
 from mailproc import metrics
 from mailproc.errors import PermanentDeliveryError, TemporaryDeliveryError
+from mailproc.logs import about
 from mailproc.outbound.blobs import BlobStore
 from mailproc.outbound.due import Due, load_due
 from mailproc.outbound.mime import build_message
@@ -359,7 +360,7 @@ class Sender:
             failed = [r["answer"] for r in recips.values() if r.get("state") == "failed"]
             error = ("не доставлено части получателей: " + "; ".join(failed)) if failed else ""
             self._results.append(("sent-all", row.id, (recips, error)))
-            log.info("outbox %d: sent", row.id)
+            log.info("outbox %d: sent", row.id, extra=about(outbox=row.id))
         else:
             self._results.append(("record", row.id, result))
 
@@ -444,7 +445,7 @@ class Sender:
                                       if r.get("state") == "queued" else r)
                                   for a, r in row.recipients.items()}
                 stats.failed += 1
-            log.info("outbox %d: %s", row_id, row.state)
+            log.info("outbox %d: %s", row_id, row.state, extra=about(outbox=row_id))
 
     def _apply_result(self, row: OutboxMessage, result: SendResult, now, stats: SendStats) -> None:
         """The server answered DATA (or refused every recipient): per-recipient states."""
@@ -537,7 +538,7 @@ class Sender:
             return True
         except Exception as exc:  # noqa: BLE001 - the mailbox may be down; retry next run
             log.warning("outbox %d: Sent copy failed (%s); will retry", row_id,
-                        type(exc).__name__)
+                        type(exc).__name__, extra=about(outbox=row_id))
             return False
 
     async def run_forever(self, stop: asyncio.Event, interval: float = 5.0, beat=None) -> None:

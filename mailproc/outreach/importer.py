@@ -234,12 +234,15 @@ def withdraw_consent(session: Session, contact: Contact, how: str, now: datetime
 
 
 class Progress:
-    """"строка 2500 из 5000" on stderr, redrawn in place; silent when stderr is not a terminal."""
+    """"строка 2500 из 5000" on stderr, redrawn in place; silent when stderr is not a terminal
+    or the total is ``at_least`` or less (done before anyone waits)."""
 
-    def __init__(self, total: int | None, stream=None):
+    def __init__(self, total: int | None, stream=None, *, noun: str = "строка",
+                 at_least: int = 500):
         self.stream = stream or sys.stderr
         self.total = total
-        self.enabled = self.stream.isatty() and (total is None or total > 500)
+        self.noun = noun
+        self.enabled = self.stream.isatty() and (total is None or total > at_least)
 
     def __call__(self, done: int) -> None:
         if not self.enabled:
@@ -248,9 +251,9 @@ class Progress:
             width = 30
             filled = int(width * min(done, self.total) / self.total)
             bar = "#" * filled + "." * (width - filled)
-            self.stream.write(f"\r[{bar}] строка {done} из {self.total}")
+            self.stream.write(f"\r[{bar}] {self.noun} {done} из {self.total}")
         else:
-            self.stream.write(f"\rстрока {done}")
+            self.stream.write(f"\r{self.noun} {done}")
         self.stream.flush()
 
     def close(self) -> None:

@@ -21,6 +21,7 @@ from types import SimpleNamespace
 
 from sqlalchemy import select
 
+from mailproc.logs import about
 from mailproc.questions.models import PendingDraft, QuestionCase
 from mailproc.store.base import utcnow
 from mailproc.store.models import Message
@@ -77,6 +78,7 @@ def append_pending(db, source, settings) -> int:
                 draft.state = "dropped"
                 continue
             raw = draft.raw
+            token = case.token if case is not None else f"#{case_id}"
         found = _already_there(source, folder, message_id)
         uid = found or source.append(folder, raw, [DRAFT_FLAG])
         with db.transaction() as s:
@@ -85,7 +87,8 @@ def append_pending(db, source, settings) -> int:
             draft.appended_at = utcnow()
         if not found:
             appended += 1
-            log.info("question case %s: draft appended to drafts folder", case_id)
+            log.info("question case %s: draft appended to %s", token, folder,
+                     extra=about(case=token))
     return appended
 
 

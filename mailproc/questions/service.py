@@ -18,6 +18,7 @@ from pathlib import Path
 from sqlalchemy import select
 
 from mailproc.errors import MessageError
+from mailproc.logs import about
 from mailproc.questions import cases as C
 from mailproc.questions.book import AnswerBook, load_book
 from mailproc.questions.drafts import build_draft, thread_anchor
@@ -96,8 +97,8 @@ def take_question(ctx, *, route: bool = True, needs: bool = True, answer: bool =
         case.reason = verdict.reason
         out["result"] = f"ждёт библиотекаря: {verdict.reason}"
     out["state"] = case.state
-    log.info("question case %s opened: %s %s -> %s", case.id, verdict.outcome, verdict.key,
-             case.state)
+    log.info("question case %s opened: %s %s -> %s", case.token, verdict.outcome, verdict.key,
+             case.state, extra=about(case=case.token))
     return out
 
 

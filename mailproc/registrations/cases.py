@@ -14,6 +14,7 @@ from datetime import datetime, timedelta
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from mailproc.logs import about
 from mailproc.registrations import texts
 from mailproc.registrations.sealed import seal, unseal
 from mailproc.registrations.documents import KIND_NAMES_RU, KIND_ORDER_INDEX, kinds_of
@@ -57,7 +58,8 @@ def set_state(session: Session, case: RegistrationCase, state: str, *, at: datet
         raise ValueError(f"case {case.token}: cannot go from {case.state} to {state}")
     audit(session, case, "state", at=at, detail=f"{case.state} -> {state}", reason=reason,
           actor=actor)
-    log.info("registration case %s: %s -> %s", case.id, case.state, state)
+    log.info("registration case %s: %s -> %s", case.token, case.state, state,
+             extra=about(case=case.token))
     case.state = state
     case.updated_at = at
     stamp = {"complete": "completed_at", "handed": "handed_at", "card_issued": "card_issued_at",
@@ -127,7 +129,7 @@ def open_case(session: Session, letter, now: datetime, tz, box) -> RegistrationC
     session.add(case)
     session.flush()
     audit(session, case, "opened", at=now, reason="документы на регистрацию пришли по почте")
-    log.info("registration case %s opened", case.id)
+    log.info("registration case %s opened", case.token, extra=about(case=case.token))
     return case
 
 

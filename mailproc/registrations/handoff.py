@@ -15,6 +15,7 @@ from datetime import timedelta
 from sqlalchemy import select, update
 
 from mailproc.errors import MessageError
+from mailproc.logs import about
 from mailproc.registrations import cases, texts
 from mailproc.registrations.common import attachment_name, cko_address, outbox, vault
 from mailproc.registrations.documents import names_ru
@@ -66,7 +67,8 @@ def hand_off(ctx, case: RegistrationCase, box=None) -> None:
            kind="reply", in_reply_to=getattr(ctx, "letter", None), token=case.token,
            token_kind="r", auto_submitted="auto-replied", related=("registration", case.id),
            dedupe_key=f"registration-received-{case.id}")
-    log.info("registration case %s handed to CKO with %d documents", case.id, len(docs))
+    log.info("registration case %s handed to CKO with %d documents", case.token, len(docs),
+             extra=about(case=case.token))
 
 
 def _no_sent_copy(session, case: RegistrationCase) -> None:
@@ -128,5 +130,6 @@ def record_card_number(ctx) -> dict:
            related=("registration", case.id), dedupe_key=f"registration-card-{case.id}")
     cases.audit(session, case, "card-number-sent", at=now, detail="to the reader",
                 reason="сообщение читателю номера ЧБ (инструкция 2.11)")
-    log.info("registration case %s: card number recorded (encrypted), reader told", case.id)
+    log.info("registration case %s: card number recorded (encrypted), reader told",
+             case.token, extra=about(case=case.token))
     return {"registration": case.token, "state": case.state}

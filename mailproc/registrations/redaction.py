@@ -54,6 +54,7 @@ from pathlib import Path
 from sqlalchemy import exists, func, select
 from sqlalchemy.orm import Session
 
+from mailproc.logs import about
 from mailproc.registrations import cases
 from mailproc.registrations.mailbox_models import OPEN_STEP_STATES, MailboxRedaction
 from mailproc.registrations.models import (
@@ -442,7 +443,8 @@ def _finish(app, plan: dict, folder: str, stub_uid: str, now: datetime, note: st
                     reason=ANONYMISED_REASON if plan["anonymise"] else REDACTED_REASON)
     log.info("registration case %s: message %s replaced by a copy %s", plan["token"],
              plan["row_id"], "without the reader's text" if plan["anonymise"]
-             else "without documents")
+             else "without documents",
+             extra=about(case=plan["token"], message_pk=plan["row_id"]))
 
 
 def remove_pending(app, source, now: datetime) -> int:
@@ -470,11 +472,13 @@ def remove_pending(app, source, now: datetime) -> int:
         with app.db.transaction() as s:
             step = s.get(MailboxRedaction, step_id)
             step.state, step.detail, step.updated_at = "done", f"{count} copies deleted", now
-            cases.audit(s, s.get(RegistrationCase, plan["case_id"]), "mailbox-copies-removed",
+            case = s.get(RegistrationCase, plan["case_id"])
+            cases.audit(s, case, "mailbox-copies-removed",
                         at=now, detail=f"message {step.message_pk}: {count} copies",
                         reason=REMOVED_REASON)
+            token = case.token
         log.info("registration case %s: %d copies of message %s deleted from the mailbox",
-                 plan["case_id"], count, step.message_pk)
+                 token, count, step.message_pk, extra=about(case=token, message_pk=step.message_pk))
         removed += count
     return removed
 

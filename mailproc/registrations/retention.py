@@ -20,6 +20,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from mailproc.localtime import local_time
+from mailproc.logs import about
 from mailproc.outbound.filenames import safe_name
 from mailproc.registrations import cases
 from mailproc.registrations.common import ServiceContext, outbox, vault
@@ -63,7 +64,8 @@ def destroy_documents(session: Session, settings, box, case: RegistrationCase, *
     case.destroyed_at = at
     case.card_number_enc = ""
     forget_reader(session, settings, case)
-    log.info("registration case %s: %d documents destroyed", case.id, count)
+    log.info("registration case %s: %d documents destroyed", case.token, count,
+             extra=about(case=case.token))
     return count
 
 
@@ -95,8 +97,8 @@ def shred_handoff_blobs(session: Session, settings, now: datetime,
             cases.audit(session, case, "outbox-copy-destroyed", at=now,
                         detail=f"outbox {row.id}: {len(paths)} files",
                         reason="передача в ЦКО завершена; копия документов в очереди не нужна")
-            log.info("registration case %s: outbox copy of %d documents shredded", case.id,
-                     len(paths))
+            log.info("registration case %s: outbox %s's copy of %d documents shredded",
+                     case.token, row.id, len(paths), extra=about(case=case.token, outbox=row.id))
             shredded += len(paths)
     return shredded
 

@@ -69,24 +69,30 @@ def offline_facts(letter, tokens=None) -> Facts:
 
 
 class FactsGatherer:
-    """Gathers facts from the database, tolerant of tables other issues have not built yet."""
+    """Gathers facts from the database, tolerant of tables other issues have not built yet.
+
+    Everything, the look-up of which tables exist included, goes through the one session the
+    caller holds or the one opened here: on SQLite every transaction takes the write lock
+    (BEGIN IMMEDIATE), so a second connection next to a held session would wait the whole
+    busy timeout and then fail (``rules replay`` waited 30 s and decided without the outbox
+    facts)."""
 
     def __init__(self, db, tokens=None):
         self.db = db
         self.tokens = tokens
         self._tables: set[str] | None = None
 
-    def tables(self) -> set[str]:
+    def tables(self, session) -> set[str]:
+        """The tables of the database, read once through ``session``'s own connection."""
         if self._tables is None:
-            try:
-                self._tables = set(inspect(self.db.engine).get_table_names())
-            except Exception:  # noqa: BLE001 - no database yet: offline facts
-                self._tables = set()
+            self._tables = set(inspect(session.connection()).get_table_names())
         return self._tables
 
-    def gather(self, letter, session=None) -> Facts:
+    def gather(self, letter, session=None, *, strict: bool = False) -> Facts:
         """Facts for one letter; pass ``session`` when the caller already holds one (on
-        SQLite every transaction takes the write lock, so a second session would wait)."""
+        SQLite every transaction takes the write lock, so a second session would wait).
+        When the database does not answer, the intake decides on offline facts (logged);
+        ``strict`` (replay, whose answer would be wrong without them) raises instead."""
         facts = offline_facts(letter, self.tokens)
         if self.db is None:
             return facts
@@ -97,7 +103,10 @@ class FactsGatherer:
                 with self.db.session() as s:
                     self._fill(s, letter, facts)
         except Exception as exc:  # noqa: BLE001 - facts are hints; deciding goes on offline
-            log.warning("facts not gathered: %s", type(exc).__name__)
+            if strict:
+                raise
+            log.warning("facts not gathered (deciding on the letter alone): %s",
+                        type(exc).__name__)
         return facts
 
     def _fill(self, s, letter, facts: Facts) -> None:
@@ -106,7 +115,7 @@ class FactsGatherer:
 
     def _outbox_ids(self, s, ids: Iterable[str]) -> frozenset[str]:
         ids = list(ids)
-        if not ids or "outbox" not in self.tables():
+        if not ids or "outbox" not in self.tables(s):
             return frozenset()
         rows = s.execute(text("SELECT message_id FROM outbox WHERE message_id IN :ids")
                          .bindparams(_expanding("ids")), {"ids": ids})

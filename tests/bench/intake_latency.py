@@ -1,7 +1,8 @@
 """Latency: a message delivered while ``mailproc run`` idles, until it has been moved out of
 INBOX (median and p90 of 20 deliveries). Dovecot 2.3 itself waits about 0.5 s before it tells
-an IDLE session (see docs/TEST-SERVERS.md); the bare IDLE notice is measured in the same run
-as the baseline.
+an IDLE session (a fixed delay in its mailbox watcher: a bare imapclient IDLE loop saw the
+EXISTS 503-506 ms after each delivery, while a NOOP answers at once); the bare IDLE notice is
+measured in the same run as the baseline.
 
     .venv/bin/python -m tests.bench.intake_latency [--deliveries 20]
 """

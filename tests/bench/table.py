@@ -1,10 +1,10 @@
 """The benchmark runner and its one table (issue 11).
 
 Every row holds a figure, its baseline measured in the same run, their ratio, and the target
-an issue sets, if any. Figures from one run on a shared machine move by 15-25% (see
-docs/TEST-SERVERS.md); ratios to a baseline measured minutes apart move much less, which is why
-the table is built around them. A measurement that fails writes its error into its rows and the
-run goes on to the next one.
+an issue sets, if any. Figures from one run on a shared machine move by 15-25% (measured on
+the project's 2-core test machines); ratios to a baseline measured minutes apart move much
+less, which is why the table is built around them. A measurement that fails writes its error
+into its rows and the run goes on to the next one.
 """
 
 from __future__ import annotations

@@ -16,9 +16,11 @@ Public API (other helpers use it):
 - ``.reset_uidvalidity()``: drop Dovecot's uid list so INBOX gets a new UIDVALIDITY.
 - the pytest fixture ``dovecot`` (function scope) yields a started server and stops it.
 
-Facts this relies on are in docs/TEST-SERVERS.md: as root, Dovecot refuses mail UID 0 and
-chroots its login processes, so one unprivileged user serves every role and ``chroot =`` is
-empty for imap-login and anvil.
+Facts this relies on (tried on Debian 12 with Dovecot 2.3): started with its own ``-c FILE``
+(its own base_dir, state and log, never /etc/dovecot or systemd); as root, Dovecot refuses mail
+UID 0 and chroots its login processes, so one unprivileged user serves every role
+(default_internal_user, default_login_user, mail_uid/gid, first_valid_uid), ``chroot =`` is
+empty for imap-login and anvil, and ``doveadm`` runs as that user with the same ``-c FILE``.
 """
 
 from __future__ import annotations

@@ -92,6 +92,19 @@ def test_request_goes_to_the_fund_department_with_token(world):
         assert [e.state_to for e in order.events] == ["new", "requested"]
 
 
+def test_every_log_line_of_an_order_names_it_by_its_token(world, caplog):
+    """Issue 22: "order None created" (the row id is None until the flush); the token is
+    there from the start and is what librarians see, also as the line's ``order`` field."""
+    _settings, db, *_ = world
+    with caplog.at_level("INFO", logger="mailproc.orders"), db.transaction() as s:
+        submit(env_for(world, s, message_pk=7),
+               create_order(env_for(world, s, message_pk=7), book(), reader_email="r@example.org"))
+    lines = [r for r in caplog.records if r.name == "mailproc.orders"]
+    assert [r.getMessage() for r in lines] == ["order 2026-00001 created: new -> new",
+                                               "order 2026-00001 requested: new -> requested"]
+    assert [(r.order, r.message_pk) for r in lines] == [("2026-00001", 7)] * 2
+
+
 def test_unclear_request_asks_the_reader(world):
     _settings, db, *_ = world
     with db.transaction() as s:
