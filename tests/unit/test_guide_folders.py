@@ -32,6 +32,12 @@ def rule_folders() -> dict[str, list[str]]:
     return out
 
 
+#: settings that only name the server's own special-use folders for rules that write "Junk"
+#: or "Trash" (mailproc.mailbox.folders); nothing files there unless a rule says so, and the
+#: shipped rules do not (rule_folders() would list them)
+LOOK_UP_ONLY = {"mailbox.junk_folder", "mailbox.trash_folder"}
+
+
 def setting_folders() -> dict[str, str]:
     """folder -> the setting (section.key) whose default it is."""
     defaults = Settings()
@@ -41,6 +47,8 @@ def setting_folders() -> dict[str, str]:
         if not dataclasses.is_dataclass(values):
             continue
         for f in dataclasses.fields(values):
+            if f"{section.name}.{f.name}" in LOOK_UP_ONLY:
+                continue
             if f.name == "folder" or f.name.endswith("_folder"):
                 out[getattr(values, f.name)] = f"{section.name}.{f.name}"
     return out
