@@ -150,7 +150,7 @@ def check(setup: MailprocSetup, result: RunResult) -> None:
     rows = setup.sql("SELECT m.message_id, m.folder, d.rule, d.rules_version FROM messages m "
                      "LEFT JOIN decisions d ON d.message_pk = m.id")
     result.rows = len(setup.sql("SELECT id FROM messages"))
-    where = {mid: folder for folder, ids in message_ids_by_folder(setup.server).items()
+    where = {mid: folder for folder, ids in message_ids_by_folder(setup.server, originals=True).items()
              for mid in ids}
     for mid, folder, rule, version in rows:
         result.processed_by[version] += 1

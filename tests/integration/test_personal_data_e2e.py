@@ -147,7 +147,7 @@ def find(needles: list[bytes], data: bytes) -> bytes | None:
     return next((n for n in needles if n and n in data), None)
 
 
-FILED = ("    - move-to-folder: Регистрация\n    - add-keyword: $Registration\n"
+FILED = ("    - move-to-folder: Регистрация\n    - add-keyword: Регистрация\n"
          "    - take-registration-documents\n")
 
 

@@ -209,5 +209,10 @@ def test_form_today_consent_tomorrow_card_number_then_retention(setup, caplog, t
     out = mp.command("vault", "export", token, "--to", str(tmp_path / "look"))
     assert out.returncode == 1, out.stderr
     assert "уничтожены" in out.stdout
-    assert (TOMORROW + timedelta(days=30, minutes=1)).isoformat() in out.stdout
+    from zoneinfo import ZoneInfo
+
+    from mailproc.localtime import local_time
+
+    # printed in mail.timezone (Asia/Yakutsk by default), with its offset
+    assert local_time(TOMORROW + timedelta(days=30, minutes=1), ZoneInfo("Asia/Yakutsk")) in out.stdout
     assert not (tmp_path / "look").exists()

@@ -177,8 +177,13 @@ def sample_letter(i: int, tag: str = "t", subject: str = "вопрос") -> byte
             f"Content-Type: text/plain; charset=utf-8\r\n\r\nТекст {i}\r\n").encode()
 
 
-def message_ids_by_folder(server: DovecotServer) -> dict[str, list[str]]:
-    """Every folder's Message-IDs (header fetch only), to check "in exactly one folder"."""
+def message_ids_by_folder(server: DovecotServer, originals: bool = False
+                          ) -> dict[str, list[str]]:
+    """Every folder's Message-IDs (header fetch only), to check "in exactly one folder".
+    ``originals``: a registration letter's redacted copy (mailproc.registrations.redaction)
+    counts under the Message-ID of the letter it replaced (X-Mailproc-Original-Message-ID)."""
+    fields = b"MESSAGE-ID X-MAILPROC-ORIGINAL-MESSAGE-ID" if originals else b"MESSAGE-ID"
+    key = b"BODY[HEADER.FIELDS (" + fields + b")]"
     c = server.client()
     out: dict[str, list[str]] = {}
     try:
@@ -187,10 +192,15 @@ def message_ids_by_folder(server: DovecotServer) -> dict[str, list[str]]:
             uids = c.search("ALL")
             ids = []
             for i in range(0, len(uids), 500):
-                data = c.fetch(uids[i:i + 500], [b"BODY.PEEK[HEADER.FIELDS (MESSAGE-ID)]"])
+                data = c.fetch(uids[i:i + 500], [b"BODY.PEEK[HEADER.FIELDS (" + fields + b")]"])
                 for item in data.values():
-                    raw = item.get(b"BODY[HEADER.FIELDS (MESSAGE-ID)]", b"")
-                    ids.append(raw.decode("ascii", "replace").partition(":")[2].strip())
+                    head = {}
+                    for line in item.get(key, b"").decode("ascii", "replace").splitlines():
+                        field, _, value = line.partition(":")
+                        if value:
+                            head[field.strip().lower()] = value.strip()
+                    ids.append(head.get("x-mailproc-original-message-id")
+                               or head.get("message-id", ""))
             out[name] = ids
     finally:
         c.logout()
