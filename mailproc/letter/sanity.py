@@ -4,7 +4,11 @@
   arrived is not a mail message a rule could be sure of.
 * Text no database can keep: NUL (U+0000) or a lone surrogate in any text the letter's
   rows are made of (subject, addresses and names, Message-ID and references, the text,
-  attachment names, forwarded letters). A subject ``=?x-evil?B?AAAA?=`` decodes to NULs.
+  forwarded letters). A subject ``=?x-evil?B?AAAA?=`` decodes to NULs. Attachment names are
+  not among them: a name is rebuilt wherever it leaves mailproc (mailproc.outbound.filenames
+  drops control characters, NUL included), and the stored copy in the letter's JSON is made
+  storable like every other value, so a department's scan named ``nul\0byte.jpg`` still
+  reaches the reader as ``nulbyte.jpg``.
   mailproc.store.storable replaces them on their way to PostgreSQL so that the review row
   can be written; the letter itself goes to review, on SQLite as on PostgreSQL, instead of
   being processed with text that is not what was sent.
@@ -34,7 +38,7 @@ def refusal(letter: Letter) -> str:
 
 
 _ORDER = ["тема", "адрес или имя отправителя", "адреса получателей", "Message-ID",
-          "In-Reply-To или References", "текст", "имена вложений"]
+          "In-Reply-To или References", "текст"]
 
 
 def _texts(letter: Letter) -> Iterator[tuple[str, str]]:
@@ -49,7 +53,5 @@ def _texts(letter: Letter) -> Iterator[tuple[str, str]]:
     for ref in letter.references:
         yield "In-Reply-To или References", ref
     yield "текст", letter.text
-    for a in letter.attachments:
-        yield "имена вложений", a.name
     for inner in letter.forwarded:
         yield from _texts(inner)
