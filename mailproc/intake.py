@@ -237,7 +237,10 @@ class Intake:
             return True
         except Exception as exc:
             if self.max_attempts and current is not None:
-                self._note_error(current, exc)
+                if is_outage(exc):
+                    self._not_an_attempt(current, uids, careful)
+                else:
+                    self._note_error(current, exc)
             raise
         finally:
             grouped, self._grouped = self._grouped, None
@@ -264,6 +267,21 @@ class Intake:
             self.process_message(uid, raw, letter, stats)
         self.attempts.clear(uidvalidity, [uid])
         tried.pop(uid, None)
+
+    def _not_an_attempt(self, uid: str, uids: list[str], careful: bool) -> None:
+        """The database or the disk failed the pass (mailproc.faults.is_outage), not the
+        message: take back the attempt committed for it (careful: ``uid``'s own; else the
+        chunk's first ones), so an outage that lasts a few passes never gives up a good
+        message as poison. Best effort: the database may still be away, and then the
+        attempt stays counted."""
+        try:
+            if careful:
+                self.attempts.take_back(self.source.uidvalidity, uid)
+            else:
+                self.attempts.clear(self.source.uidvalidity, uids)
+        except Exception:  # noqa: BLE001 - the outage is the error to report
+            log.warning("message uid=%s: its attempt could not be taken back after an "
+                        "outage", uid)
 
     def _note_error(self, uid: str, exc: Exception) -> None:
         """Keep the error that failed the pass in ``uid``'s attempt row (best effort: the

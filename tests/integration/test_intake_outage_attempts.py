@@ -1,0 +1,70 @@
+"""A database or disk outage is not a poison message (issue 18, parts 1 and 4).
+
+The intake fails the pass on an outage (mailproc.faults.is_outage) and the message waits in
+the intake folder. Such a failed pass must not count as one of the message's attempts: a disk
+full for three passes (the daemon retries within seconds) would otherwise send a good
+registration letter to review "untouched" as a poison message.
+"""
+
+from __future__ import annotations
+
+import errno
+
+import pytest
+from sqlalchemy.exc import OperationalError
+
+from mailproc.attempts import AttemptLedger
+from mailproc.store import open_database
+from mailproc.sorting.decision import ActionCall, Decision
+from tests.integration.test_intake_poison import (attempt_rows, make_intake, needs_dovecot,
+                                                  rows, source)  # noqa: F401 - fixture
+from tests.servers.mailproc import sample_letter
+
+pytestmark = pytest.mark.integration
+
+
+def _outages():
+    yield OSError(errno.ENOSPC, "No space left on device", "/data/vault/x")
+    yield OperationalError("INSERT ...", {}, Exception("database is locked"))
+
+
+@needs_dovecot
+@pytest.mark.parametrize("died_before", [False, True], ids=["first", "after-a-death"])
+@pytest.mark.parametrize("outage", list(_outages()), ids=["disk-full", "db-locked"])
+def test_passes_failed_by_an_outage_are_not_attempts(dovecot, source, tmp_path,  # noqa: F811
+                                                     outage, died_before):
+    """Five passes fail on one message because the disk is full (or the database locked);
+    then the trouble is over: every message is processed, none given up as poison. With
+    ``died_before`` the process had died in the chunk once (its messages then go one at a
+    time, each attempt committed alone)."""
+    for i in range(4):
+        dovecot.deliver(sample_letter(i, "o", subject="вопрос"))
+    db = open_database(f"sqlite:///{tmp_path}/t.sqlite3")
+    if died_before:
+        AttemptLedger(db, source.name).start_chunk(source.uidvalidity,
+                                                   [r.uid for r in source.list_uids()])
+    down = {"passes": 5}
+
+    def decide(letter):
+        return Decision(category="question", rule="test", folder="Обработанные",
+                        actions=[ActionCall("test-action")])
+
+    def act(session, row, letter, decision):
+        if letter.message_id == "<o2@example.org>" and down["passes"]:
+            raise outage
+        return []
+
+    failed = 0
+    while down["passes"]:
+        with pytest.raises(type(outage)):
+            make_intake(db, source, tmp_path, decide, act).run_once()
+        down["passes"] -= 1
+        failed += 1
+    stats = make_intake(db, source, tmp_path, decide, act).run_once()
+    assert failed == 5
+    got = rows(db)
+    assert [r.reason for r in got.values() if r.state != "done"] == []
+    assert stats.review == 0
+    assert dovecot.count("На разбор") == 0 and dovecot.count("Обработанные") == 4
+    assert attempt_rows(db) == []
+    db.dispose()
