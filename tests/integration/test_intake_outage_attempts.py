@@ -68,3 +68,26 @@ def test_passes_failed_by_an_outage_are_not_attempts(dovecot, source, tmp_path, 
     assert dovecot.count("На разбор") == 0 and dovecot.count("Обработанные") == 4
     assert attempt_rows(db) == []
     db.dispose()
+
+
+@needs_dovecot
+def test_a_value_over_a_postgresql_limit_is_the_message_s_own_error(dovecot, source,  # noqa: F811
+                                                                    tmp_path, postgres):
+    """PostgreSQL reports a value over one of its limits (an index row over 2704 bytes: a
+    Message-ID of 998 four-byte characters, RFC 6532) as an OperationalError, SQLSTATE class
+    54. That is the letter's fault, not an outage: it goes to review in the first pass, and
+    the pass goes on."""
+    import random
+
+    odd = "".join(chr(random.randint(0x10000, 0x1F000)) for _ in range(998))
+    dovecot.deliver(sample_letter(0, "p"))
+    dovecot.deliver(f"From: reader@example.org\r\nTo: lib@example.org\r\nSubject: x\r\n"
+                    f"Message-ID: <{odd}@example.org>\r\nDate: Mon, 1 Dec 2025 10:00:00 +0000"
+                    f"\r\nContent-Type: text/plain; charset=utf-8\r\n\r\nтекст\r\n"
+                    .encode("utf-8"))
+    dovecot.deliver(sample_letter(2, "p"))
+    db = open_database(postgres)
+    stats = make_intake(db, source, tmp_path).run_once()
+    assert (stats.processed, stats.review) == (2, 1)
+    assert dovecot.count("На разбор") == 1 and dovecot.count("INBOX") == 0
+    db.dispose()
