@@ -99,6 +99,7 @@ from mailproc.mailbox.partial import load_attachments, release_attachments
 from mailproc.mailbox.prefetch import prefetched
 from mailproc.private import private_dir, write_private
 from mailproc.registrations.sealed import seal
+from mailproc.registrations.stub import MARKER_HEADER as STUB_MARKER
 from mailproc.sorting.builtin import builtin_decide
 from mailproc.sorting.decision import Decision
 from mailproc.sorting.registry import is_personal
@@ -367,6 +368,8 @@ class Intake:
             refused = refusal(letter)
             if refused:
                 raise MessageError(refused)
+            if letter.header(STUB_MARKER) and self._our_stub(uid, letter, stats):
+                return None
             decision = self.decide(letter)
             if decision.actions:
                 load_attachments(letter)  # actions read attachment bytes; filing does not
@@ -390,6 +393,20 @@ class Intake:
         finally:
             release_attachments(letter)  # loaded for the actions only, not for the batch
         return self._done(row_id, row, _Filed(uid, raw, letter, decision, started), stats)
+
+    def _our_stub(self, uid: str, letter: Letter, stats: IntakeStats) -> bool:
+        """A redacted copy this mailbox's registrations tidy appended to the intake folder
+        just before the process died (mailproc.registrations.redaction): recorded as
+        handled and left where it is, never decided as new mail."""
+        from mailproc.registrations.redaction import record_stub  # noqa: PLC0415 - cycle
+
+        with self.db.transaction() as s:
+            if not record_stub(s, letter.header(STUB_MARKER), self.source.name,
+                               self.source.uidvalidity, uid):
+                return False
+        log.info("message uid=%s: our own redacted copy, recorded as handled", uid)
+        stats.skipped += 1
+        return True
 
     def _done(self, row_id: int, row: Message | dict, item: "_Filed",
               stats: IntakeStats) -> Message | dict:
