@@ -4,10 +4,13 @@
   arrived is not a mail message a rule could be sure of.
 * Text no database can keep: NUL (U+0000) or a lone surrogate in any text the letter's
   rows are made of (subject, addresses and names, Message-ID and references, the text,
-  attachment names, forwarded letters). A subject ``=?x-evil?B?AAAA?=`` decodes to NULs.
+  forwarded letters). A subject ``=?x-evil?B?AAAA?=`` decodes to NULs.
   mailproc.store.storable replaces them on their way to PostgreSQL so that the review row
   can be written; the letter itself goes to review, on SQLite as on PostgreSQL, instead of
-  being processed with text that is not what was sent.
+  being processed with text that is not what was sent. Attachment names are not checked:
+  no name is ever used as written (mailproc.outbound.filenames rebuilds every name that
+  leaves, NUL and other controls dropped), and a hostile name must not keep a department's
+  scans from the reader (issue 17).
 """
 
 from __future__ import annotations
@@ -34,7 +37,7 @@ def refusal(letter: Letter) -> str:
 
 
 _ORDER = ["тема", "адрес или имя отправителя", "адреса получателей", "Message-ID",
-          "In-Reply-To или References", "текст", "имена вложений"]
+          "In-Reply-To или References", "текст"]
 
 
 def _texts(letter: Letter) -> Iterator[tuple[str, str]]:
@@ -49,7 +52,5 @@ def _texts(letter: Letter) -> Iterator[tuple[str, str]]:
     for ref in letter.references:
         yield "In-Reply-To или References", ref
     yield "текст", letter.text
-    for a in letter.attachments:
-        yield "имена вложений", a.name
     for inner in letter.forwarded:
         yield from _texts(inner)
