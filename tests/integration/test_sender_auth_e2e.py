@@ -100,7 +100,7 @@ def test_only_the_trusted_topmost_pass_delivers(setup):
     reasons = review(setup)
     for name, (_headers, why) in variants.items():
         got = [r for s, r in reasons.items() if s.endswith(name)]
-        assert got == [f"MessageError: {REASON}{why}"], (name, reasons)
+        assert got == [f"{REASON}{why}"], (name, reasons)
     folders = message_ids_by_folder(setup.server)
     assert sorted(folders[setup.settings().mailbox.review_folder]) == sorted(
         f"<{n.replace(' ', '-')}@evil.example>" for n in variants)
@@ -169,9 +169,9 @@ def test_forged_answers_to_a_question_are_not_forwarded_and_do_not_close_it(ques
     assert (state, answered_by) == ("routed", "")
     reasons = sorted(review(setup).values())
     assert reasons == [
-        "MessageError: письмо от имени «Отдел региональной библиографии» (regbib@nlrs.example) "
+        "письмо от имени «Отдел региональной библиографии» (regbib@nlrs.example) "
         "не прошло проверку подлинности: DMARC fail, DKIM pass для чужого домена evil.example",
-        "MessageError: письмо от имени «библиотекари (адрес почтового ящика)» "
+        "письмо от имени «библиотекари (адрес почтового ящика)» "
         "(personbibl@nlrs.example) не прошло проверку подлинности: почтовый сервер "
         "(mail.nlrs.example) не оставил заключения (Authentication-Results)"]
 
@@ -228,7 +228,7 @@ def test_a_forged_card_number_from_cko_is_not_relayed(registration):
         case = s.scalar(select(RegistrationCase))
         assert (case.state, case.card_number_enc) == ("handed", "")
     assert list(review(mp).values()) == [
-        "MessageError: письмо от имени «Центр комплексного обслуживания (ЦКО)» "
+        "письмо от имени «Центр комплексного обслуживания (ЦКО)» "
         f"({CKO}) не прошло проверку подлинности: DMARC fail"]
 
     mp.server.deliver(with_headers(answer.replace(b"Message-ID: <", b"Message-ID: <ok"),
