@@ -508,9 +508,10 @@ class Intake:
                 self._record(s, fresh, decision, results)
                 fresh.state = "retry-pending"
         except Exception as exc:  # noqa: BLE001
+            reason = _reason(exc)  # the same text the intake gives (Russian for MessageError)
             with self.db.transaction() as s:
-                s.get(Message, row.id).reason = f"{type(exc).__name__}: {exc}"[:2000]
-            return f"still failing: {type(exc).__name__}: {exc}"
+                s.get(Message, row.id).reason = reason[:2000]
+            return f"still failing: {reason}"
         new_uid = ""
         if decision.folder and decision.folder != self.review_folder and row.folder_uid:
             new_uid = self.source.move(row.folder_uid, decision.folder,

@@ -91,3 +91,27 @@ def test_a_value_over_a_postgresql_limit_is_the_message_s_own_error(dovecot, sou
     assert (stats.processed, stats.review) == (2, 1)
     assert dovecot.count("На разбор") == 1 and dovecot.count("INBOX") == 0
     db.dispose()
+
+
+@needs_dovecot
+def test_review_retry_keeps_the_russian_reason_alone(dovecot, source, tmp_path):  # noqa: F811
+    """``review retry`` of a letter that still fails shows the librarian the same reason as
+    the intake: the Russian text alone, no Python class name in front of it."""
+    from mailproc.errors import MessageError
+
+    dovecot.deliver(sample_letter(0, "r"))
+    db = open_database(f"sqlite:///{tmp_path}/t.sqlite3")
+
+    def refuse(letter):
+        raise MessageError("письмо от имени отдела не прошло проверку подлинности: DMARC fail")
+
+    intake = make_intake(db, source, tmp_path, refuse)
+    intake.run_once()
+    [row] = rows(db).values()
+    first = row.reason
+    assert first.startswith("письмо от имени")
+    raw = intake.raw_for(row)
+    assert intake.retry(row, raw).endswith(first)
+    [row] = rows(db).values()
+    assert row.reason == first
+    db.dispose()
