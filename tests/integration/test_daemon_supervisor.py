@@ -40,7 +40,7 @@ sys.exit(main(["run"]))
 
 def _spawn(setup, fails: int) -> subprocess.Popen:
     log = open(setup.root / "daemon.log", "ab")
-    return subprocess.Popen([sys.executable, "-c", RUN_WITH_FAULT, str(fails)], env=setup.env,
+    return subprocess.Popen([sys.executable, "-c", RUN_WITH_FAULT, str(fails)], env=setup.run_env(),
                             cwd=setup.root, stdout=log, stderr=subprocess.STDOUT)
 
 
@@ -115,7 +115,7 @@ def test_watchdog_stops_while_intake_stalls_on_the_database_and_resumes(
     flag = tmp_path / "database-full"
     with mailproc_setup.config.open("a", encoding="utf-8") as f:
         f.write('[daemon]\nstall_after = "2s"\n')
-    env = {**mailproc_setup.env, "NOTIFY_SOCKET": str(path), "WATCHDOG_USEC": "1000000"}
+    env = {**mailproc_setup.run_env(), "NOTIFY_SOCKET": str(path), "WATCHDOG_USEC": "1000000"}
 
     def received(seconds: float) -> list[str]:
         got, end = [], time.monotonic() + seconds
