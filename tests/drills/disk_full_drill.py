@@ -143,7 +143,7 @@ def run_drill(messages: int = 300, full_for: float = 20.0,
             log = workdir / "daemon.log"  # off the tmpfs: the log must survive the full disk
             with log.open("ab") as out:
                 proc = subprocess.Popen([sys.executable, "-m", "mailproc", "run"],
-                                        env=setup.env, cwd=setup.root, stdout=out,
+                                        env=setup.run_env(), cwd=setup.root, stdout=out,
                                         stderr=subprocess.STDOUT)
             try:
                 wait_for(lambda: rows() >= min(20, first) or proc.poll() is not None,
