@@ -119,6 +119,16 @@ class AttemptLedger:
         with self.db.engine.begin() as own:
             own.execute(stmt)
 
+    def take_back(self, uidvalidity: int, uid: str) -> None:
+        """Undo :meth:`start_one`: the attempt ended by an outage, not by the message."""
+        t = IntakeAttempt.__table__
+        with self.db.engine.begin() as conn:
+            conn.execute(update(t).where(self._key(uidvalidity) & (t.c.uid == uid))
+                         .values(attempts=t.c.attempts - 1, updated_at=utcnow()))
+            # a first attempt taken back leaves no row (start_one INSERTs when before is 0)
+            conn.execute(delete(t).where(self._key(uidvalidity) & (t.c.uid == uid)
+                                         & (t.c.attempts <= 0)))
+
     def note_error(self, uidvalidity: int, uid: str, error: str) -> None:
         """Keep the error that ended an attempt (shown in the review reason if it repeats)."""
         t = IntakeAttempt.__table__

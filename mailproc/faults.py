@@ -42,11 +42,22 @@ def is_outage(exc: BaseException) -> bool:
     unreachable, locked, full or read-only (OperationalError, InterfaceError), or the disk
     full or failing. The intake then fails the pass (nothing is written, the message stays
     where it is and is tried again when the trouble is over) instead of sending a good
-    message to review. A value the database refuses (DataError, IntegrityError) is the
-    message's own: that one goes to review."""
+    message to review. A value the database refuses (DataError, IntegrityError, and the
+    OperationalError PostgreSQL raises for a value over one of its limits, SQLSTATE class 54,
+    such as an index row over 2704 bytes) is the message's own: that one goes to review."""
+    if isinstance(exc, OperationalError) and _over_a_limit(exc):
+        return False
     if isinstance(exc, (OperationalError, InterfaceError)):
         return True
     return isinstance(exc, OSError) and exc.errno in DISK
+
+
+def _over_a_limit(exc: OperationalError) -> bool:
+    """PostgreSQL's "program limit exceeded" (SQLSTATE class 54): psycopg names it an
+    OperationalError, but a value of the letter caused it."""
+    orig = getattr(exc, "orig", None)
+    state = getattr(orig, "sqlstate", None) or getattr(orig, "pgcode", None) or ""
+    return str(state).startswith("54")
 
 
 def reason(exc: BaseException) -> str:

@@ -100,6 +100,7 @@ from mailproc.mailbox.partial import load_attachments, release_attachments
 from mailproc.mailbox.prefetch import prefetched
 from mailproc.private import private_dir, write_private
 from mailproc.registrations.sealed import seal
+from mailproc.registrations.stub import MARKER_HEADER as STUB_MARKER
 from mailproc.sorting.builtin import builtin_decide
 from mailproc.sorting.decision import Decision
 from mailproc.sorting.registry import is_personal
@@ -238,7 +239,10 @@ class Intake:
             return True
         except Exception as exc:
             if self.max_attempts and current is not None:
-                self._note_error(current, exc)
+                if is_outage(exc):
+                    self._not_an_attempt(current, uids, careful)
+                else:
+                    self._note_error(current, exc)
             raise
         finally:
             grouped, self._grouped = self._grouped, None
@@ -265,6 +269,21 @@ class Intake:
             self.process_message(uid, raw, letter, stats)
         self.attempts.clear(uidvalidity, [uid])
         tried.pop(uid, None)
+
+    def _not_an_attempt(self, uid: str, uids: list[str], careful: bool) -> None:
+        """The database or the disk failed the pass (mailproc.faults.is_outage), not the
+        message: take back the attempt committed for it (careful: ``uid``'s own; else the
+        chunk's first ones), so an outage that lasts a few passes never gives up a good
+        message as poison. Best effort: the database may still be away, and then the
+        attempt stays counted."""
+        try:
+            if careful:
+                self.attempts.take_back(self.source.uidvalidity, uid)
+            else:
+                self.attempts.clear(self.source.uidvalidity, uids)
+        except Exception:  # noqa: BLE001 - the outage is the error to report
+            log.warning("message uid=%s: its attempt could not be taken back after an "
+                        "outage", uid)
 
     def _note_error(self, uid: str, exc: Exception) -> None:
         """Keep the error that failed the pass in ``uid``'s attempt row (best effort: the
@@ -355,6 +374,8 @@ class Intake:
             refused = refusal(letter)
             if refused:
                 raise MessageError(refused)
+            if letter.header(STUB_MARKER) and self._our_stub(uid, letter, stats):
+                return None
             decision = self.decide(letter)
             if decision.folder:  # a name the server cannot carry: to review, before any action
                 self.source.check_folder(decision.folder)
@@ -380,6 +401,20 @@ class Intake:
         finally:
             release_attachments(letter)  # loaded for the actions only, not for the batch
         return self._done(row_id, row, _Filed(uid, raw, letter, decision, started), stats)
+
+    def _our_stub(self, uid: str, letter: Letter, stats: IntakeStats) -> bool:
+        """A redacted copy this mailbox's registrations tidy appended to the intake folder
+        just before the process died (mailproc.registrations.redaction): recorded as
+        handled and left where it is, never decided as new mail."""
+        from mailproc.registrations.redaction import record_stub  # noqa: PLC0415 - cycle
+
+        with self.db.transaction() as s:
+            if not record_stub(s, letter.header(STUB_MARKER), self.source.name,
+                               self.source.uidvalidity, uid):
+                return False
+        log.info("message uid=%s: our own redacted copy, recorded as handled", uid)
+        stats.skipped += 1
+        return True
 
     def _done(self, row_id: int, row: Message | dict, item: "_Filed",
               stats: IntakeStats) -> Message | dict:
@@ -483,9 +518,10 @@ class Intake:
                 self._record(s, fresh, decision, results)
                 fresh.state = "retry-pending"
         except Exception as exc:  # noqa: BLE001
+            reason = _reason(exc)  # the same text the intake gives (Russian for MessageError)
             with self.db.transaction() as s:
-                s.get(Message, row.id).reason = f"{type(exc).__name__}: {exc}"[:2000]
-            return f"still failing: {type(exc).__name__}: {exc}"
+                s.get(Message, row.id).reason = reason[:2000]
+            return f"still failing: {reason}"
         new_uid = ""
         if decision.folder and decision.folder != self.review_folder and row.folder_uid:
             new_uid = self.source.move(row.folder_uid, decision.folder,

@@ -11,6 +11,10 @@ from sqlalchemy import select
 from mailproc.app import App
 from mailproc.commands.registrations import actor, parse_now
 from mailproc.errors import ConfigError, MailprocError
+from mailproc.intake import SEALED_SPOOL
+from mailproc.outbound.blobs import BlobStore
+from mailproc.outbound.models import OutboxMessage
+from mailproc.private import write_private
 from mailproc.registrations.models import RegistrationCase
 from mailproc.registrations.sealed import reseal_all
 from mailproc.registrations.vault import ENV_KEY, Vault, new_key, read_keys
@@ -69,13 +73,51 @@ def rotate_key(args) -> int:
 
 
 def _rotate_all(app, box: Vault) -> int:
+    """Everything sealed with the vault key, re-encrypted under its newest one: vault
+    files, sealed columns, sealed spool files (registration mail in review) and sealed
+    outbox blobs (documents of a hand-off not yet sent); returns the vault files rewritten."""
     files = box.rotate()
+    _rotate_spool(app.data_dir / "spool", box)
+    gone: list[Path] = []
     with app.db.transaction() as s:
         for case in s.scalars(select(RegistrationCase).where(
                 RegistrationCase.card_number_enc != "")):
             case.card_number_enc = box.rotate_text(case.card_number_enc)
         reseal_all(s, box)  # names, file names, registration mail's message rows
+        gone = _rotate_blobs(s, BlobStore.from_settings(app.settings), box)
+    for path in gone:  # only once the rows name the new blobs
+        path.unlink(missing_ok=True)
     return files
+
+
+def _rotate_spool(spool: Path, box: Vault) -> int:
+    """Sealed spool files (mailproc.intake, ``*.eml.sealed``) rewritten in place."""
+    count = 0
+    for path in sorted(spool.glob(f"*{SEALED_SPOOL}")) if spool.is_dir() else ():
+        write_private(path, box.rotate_bytes(path.read_bytes(), f"spool file {path.name}"))
+        count += 1
+    return count
+
+
+def _rotate_blobs(session, blobs: BlobStore, box: Vault) -> list[Path]:
+    """Sealed outbox blobs re-sealed under a new name (they are named by the hash of their
+    ciphertext), the outbox rows pointed at them; returns the old files to remove."""
+    renamed: dict[str, str] = {}
+    for row in session.scalars(select(OutboxMessage)):
+        sealed = list(row.headers.get("sealed", ()) or ())
+        if not sealed:
+            continue
+        for old in sealed:
+            if old not in renamed and blobs.path(old).is_file():
+                with blobs.path(old).open("rb") as fh:
+                    renamed[old] = blobs.put_sealed(box.unseal(fh, f"outbox blob {old[:12]}"),
+                                                    box)
+        if not any(d in renamed for d in sealed):
+            continue
+        for a in row.attachments:
+            a.sha256 = renamed.get(a.sha256, a.sha256)
+        row.headers = {**row.headers, "sealed": [renamed.get(d, d) for d in sealed]}
+    return [blobs.path(old) for old in renamed]
 
 
 def _write_keys(path: Path, keys: list[str]) -> None:

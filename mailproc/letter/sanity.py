@@ -4,14 +4,13 @@
   arrived is not a mail message a rule could be sure of.
 * Text no database can keep: NUL (U+0000) or a lone surrogate in any text the letter's
   rows are made of (subject, addresses and names, Message-ID and references, the text,
-  forwarded letters). A subject ``=?x-evil?B?AAAA?=`` decodes to NULs. Attachment names are
-  not among them: a name is rebuilt wherever it leaves mailproc (mailproc.outbound.filenames
-  drops control characters, NUL included), and the stored copy in the letter's JSON is made
-  storable like every other value, so a department's scan named ``nul\0byte.jpg`` still
-  reaches the reader as ``nulbyte.jpg``.
+  forwarded letters). A subject ``=?x-evil?B?AAAA?=`` decodes to NULs.
   mailproc.store.storable replaces them on their way to PostgreSQL so that the review row
   can be written; the letter itself goes to review, on SQLite as on PostgreSQL, instead of
-  being processed with text that is not what was sent.
+  being processed with text that is not what was sent. Attachment names are not checked:
+  no name is ever used as written (mailproc.outbound.filenames rebuilds every name that
+  leaves, NUL and other controls dropped), and a hostile name must not keep a department's
+  scans from the reader (issue 17).
 """
 
 from __future__ import annotations

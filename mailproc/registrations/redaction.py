@@ -410,16 +410,40 @@ def _record_stub_as_processed(app, source, plan: dict, stub_uid: str) -> None:
     row copies the letter's sender and (sealed) subject, so it belongs to the case: destroying
     the case blanks it with the letter's own row (mailproc.registrations.forget)."""
     with app.db.transaction() as s:
-        row = s.get(Message, plan["row_id"])
-        stub_row = Message(mailbox=row.mailbox, uidvalidity=source.uidvalidity, uid=stub_uid,
-                           content_hash=hashlib.sha256(plan["marker"].encode()).hexdigest(),
-                           message_id="", from_addr=row.from_addr, subject=row.subject,
-                           category=row.category, rule=row.rule, state="done",
-                           reason="копия письма без документов (registrations.remove_original)",
-                           keywords=list(row.keywords or []))
-        s.add(stub_row)
-        s.flush()
-        s.add(RegistrationMessage(case_id=plan["case_id"], message_pk=stub_row.id))
+        _stub_row(s, s.get(Message, plan["row_id"]), plan["marker"], source.uidvalidity,
+                  stub_uid, plan["case_id"])
+
+
+def record_stub(session: Session, marker_header: str, mailbox: str, uidvalidity: int,
+                uid: str) -> bool:
+    """The intake found a message with the stub marker (``TOKEN MARKER``) at an unknown UID
+    of ``mailbox``: when the marker is one of our redaction steps, the process died between
+    the stub's APPEND and its row (``_record_stub_as_processed``); record it as handled now
+    and return True. A marker nobody recorded (a sender's own header) is not ours: False,
+    the letter is processed like any other."""
+    marker = (marker_header.split() or [""])[-1]
+    step = session.scalar(select(MailboxRedaction).where(MailboxRedaction.marker == marker)) \
+        if marker else None
+    row = session.get(Message, step.message_pk) if step is not None and step.message_pk \
+        else None
+    if row is None or row.mailbox != mailbox:
+        return False
+    _stub_row(session, row, marker, uidvalidity, uid, step.case_id)
+    return True
+
+
+def _stub_row(session: Session, row: Message, marker: str, uidvalidity: int, uid: str,
+              case_id: int) -> None:
+    """The stub's own row, linked to the case so that forgetting the case blanks it too."""
+    stub_row = Message(mailbox=row.mailbox, uidvalidity=uidvalidity, uid=uid,
+                       content_hash=hashlib.sha256(marker.encode()).hexdigest(),
+                       message_id="", from_addr=row.from_addr, subject=row.subject,
+                       category=row.category, rule=row.rule, state="done",
+                       reason="копия письма без документов (registrations.remove_original)",
+                       keywords=list(row.keywords or []))
+    session.add(stub_row)
+    session.flush()
+    session.add(RegistrationMessage(case_id=case_id, message_pk=stub_row.id))
 
 
 def _finish(app, plan: dict, folder: str, stub_uid: str, now: datetime, note: str) -> None:

@@ -249,6 +249,14 @@ class Vault:
             count += 1
         return count
 
+    def rotate_bytes(self, blob: bytes, what: str = "a vault file") -> bytes:
+        """One Fernet token (``encrypt``'s output) re-encrypted under the newest key."""
+        try:
+            return self._fernet.rotate(blob)
+        except InvalidToken:
+            raise ConfigError(f"vault.key: the configured keys do not open {what}; keep its "
+                              f"old key in the list while rotating") from None
+
     def rotate_text(self, token: str) -> str:
         return self._fernet.rotate(token.encode()).decode() if token else ""
 

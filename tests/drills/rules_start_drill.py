@@ -152,6 +152,7 @@ def check(setup: MailprocSetup, result: RunResult) -> None:
     result.rows = len(setup.sql("SELECT id FROM messages"))
     where = {mid: folder for folder, ids in message_ids_by_folder(setup.server, originals=True).items()
              for mid in ids}
+    where.update(_redacted_originals(setup.server))
     for mid, folder, rule, version in rows:
         result.processed_by[version] += 1
         result.folders[folder] += 1
@@ -159,6 +160,26 @@ def check(setup: MailprocSetup, result: RunResult) -> None:
         result.unnamed += not rule
         if where.get(mid) != folder:
             result.misfiled.append(f"{mid}: row says {folder!r}, found in {where.get(mid)!r}")
+
+
+def _redacted_originals(server) -> dict[str, str]:
+    """Registration letters are replaced by stubs with a new Message-ID (issue 17 part 3):
+    the original's Message-ID -> the folder its stub is in."""
+    c = server.client()
+    out: dict[str, str] = {}
+    field = b"BODY[HEADER.FIELDS (X-MAILPROC-ORIGINAL-MESSAGE-ID)]"
+    try:
+        for _flags, _sep, name in c.list_folders():
+            c.select_folder(name, readonly=True)
+            uids = c.search(["HEADER", "X-Mailproc-Redacted", ""])
+            for item in (c.fetch(uids, [field.replace(b"BODY[", b"BODY.PEEK[")]).values()
+                         if uids else ()):
+                mid = item.get(field, b"").decode("ascii", "replace").partition(":")[2].strip()
+                if mid:
+                    out[mid] = name
+    finally:
+        c.logout()
+    return out
 
 
 def run_stored(root: Path, server: DovecotServer) -> RunResult:

@@ -40,8 +40,7 @@ sys.exit(main(["run"]))
 
 def _spawn(setup, fails: int) -> subprocess.Popen:
     log = open(setup.root / "daemon.log", "ab")
-    return subprocess.Popen([sys.executable, "-c", RUN_WITH_FAULT, str(fails)],
-                            env=setup.run_env(),
+    return subprocess.Popen([sys.executable, "-c", RUN_WITH_FAULT, str(fails)], env=setup.run_env(),
                             cwd=setup.root, stdout=log, stderr=subprocess.STDOUT)
 
 

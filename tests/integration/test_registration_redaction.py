@@ -311,3 +311,52 @@ def test_a_big_letter_decided_without_downloading_its_photos_is_redacted_too(set
     assert "дело" in text and "регистрационная анкета]" in text, "each document by its hash"
     assert "[вложение убрано" not in text
     assert_nothing_personal(mp.server, big, consent)
+
+
+def test_a_stub_appended_to_the_intake_folder_before_a_kill_is_not_new_mail(setup,
+                                                                             monkeypatch):
+    """The process dies between APPEND of the stub to the intake folder and the row that
+    records it as handled. After the restart the intake lists the stub as an unknown UID: it
+    must record it as this case's stub, never decide it as a new registration letter (no
+    second case, no letter to the reader, nothing in review); one stub, no original."""
+    from mailproc.outbound.models import OutboxMessage
+    from mailproc.registrations import redaction
+    from mailproc.store.models import Message
+
+    mp, app = setup
+    rules = mp.rules / "30-registration.yaml"
+    shipped = rules.read_text(encoding="utf-8")
+    filed = ("    - move-to-folder: Регистрация\n    - add-keyword: $Registration\n"
+             "    - take-registration-documents\n")
+    rules.write_text(shipped.replace(filed, filed.split("\n", 1)[1]), encoding="utf-8")
+    app = App(load_settings(str(mp.config), environ=mp.env))
+    raw, form, consent = registration_letter()
+    mp.server.deliver(raw)
+    appended = []
+
+    def killed(*_args, **_kw):
+        appended.append(True)
+        raise SystemExit("killed after APPEND")
+
+    with monkeypatch.context() as m:
+        m.setattr(redaction, "_record_stub_as_processed", killed)
+        for minutes in (0, 1):
+            try:
+                run(app, TODAY + timedelta(minutes=minutes))
+            except SystemExit:
+                break
+    assert appended and mp.server.count("INBOX") == 2  # the original and its stub
+    with app.db.session() as s:
+        outbox_before = s.query(OutboxMessage).count()
+    app = App(load_settings(str(mp.config), environ=mp.env))  # the restart
+    run(app, TODAY + timedelta(minutes=2))
+    run(app, TODAY + timedelta(minutes=3))
+    [(_uid, _flags, stub)] = mp.server.messages("INBOX")
+    assert header(stub, "X-Mailproc-Redacted")
+    assert mp.server.count("На разбор") == 0
+    assert_nothing_personal(mp.server, form, consent)
+    with app.db.session() as s:
+        rows = [(m.category, m.state) for m in s.query(Message).order_by(Message.id)]
+        outbox_after = s.query(OutboxMessage).count()
+    assert rows == [("registration", "done"), ("registration", "done")]
+    assert outbox_after == outbox_before

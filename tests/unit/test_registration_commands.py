@@ -157,3 +157,35 @@ def test_rotate_key_from_the_environment_needs_the_new_key_first(app, capsys, mo
     code, out = cli(capsys, "vault", "rotate-key")
     assert code == 0 and "re-encrypted 2 file(s)" in out
     opens_only_with(Path(app.settings.vault.dir), fresh, old)
+
+
+def test_rotate_key_reencrypts_sealed_spool_files_and_outbox_blobs(app, capsys):
+    """``vault rotate-key`` drops the old key, so everything sealed with it must be
+    re-encrypted: besides the vault files, the spooled registration mail that went to review
+    (``*.eml.sealed``, read by ``review retry``) and the documents of a hand-off to ЦКO still
+    in the outbox (sealed blobs, read by the sender)."""
+    from mailproc.intake import spooled_bytes
+    from mailproc.outbound.blobs import BlobStore
+    from mailproc.private import write_private
+
+    handed(app)
+    key_file = Path(app.settings.vault.key_file)
+    old = key_file.read_text().strip()
+    spool = Path(app.settings.paths.data) / "spool"
+    spool.mkdir(parents=True, exist_ok=True)
+    sealed_mail = spool / f"{'a' * 64}.eml.sealed"
+    write_private(sealed_mail, Vault(Path(app.settings.vault.dir), [old]).encrypt(b"raw mail"))
+    with app.db.session() as s:
+        handoff = [(a.sha256, a.size) for r in s.scalars(select(OutboxMessage))
+                   for a in r.attachments if a.sha256 in r.headers.get("sealed", ())]
+    assert len(handoff) == 2
+    code, _ = cli(capsys, "vault", "rotate-key")
+    assert code == 0
+    fresh = Vault(Path(app.settings.vault.dir), [key_file.read_text().strip()])
+    assert spooled_bytes(str(sealed_mail), lambda: fresh) == b"raw mail"
+    blobs = BlobStore.from_settings(app.settings)
+    with app.db.session() as s:
+        rows = list(s.scalars(select(OutboxMessage)))
+        now = [(a.sha256, len(blobs.get(a.sha256, fresh))) for r in rows
+               for a in r.attachments if a.sha256 in r.headers.get("sealed", ())]
+    assert [size for _, size in now] == [size for _, size in handoff]

@@ -52,6 +52,20 @@ def test_refusal_names_where_the_unstorable_text_is():
     assert refusal(decode_letter(b"From: a@example.org\r\nSubject: ok\r\n\r\nhi\r\n")) == ""
 
 
+def test_a_nul_in_an_attachment_name_is_not_refused_the_name_is_rebuilt():
+    """Attachment names never leave as written (outbound.filenames.safe_name drops NUL and
+    every control character) and are stored replaced on PostgreSQL: a department's scan
+    named ``nul%00byte.jpg`` is forwarded with a clean name (issue 17), not sent to review."""
+    raw = (b"From: storage@example.org\r\nSubject: scans\r\nMIME-Version: 1.0\r\n"
+           b'Content-Type: multipart/mixed; boundary="b"\r\n\r\n--b\r\n'
+           b"Content-Type: text/plain\r\n\r\nhi\r\n--b\r\nContent-Type: image/jpeg\r\n"
+           b"Content-Disposition: attachment; filename*=utf-8''nul%00byte.jpg\r\n"
+           b"Content-Transfer-Encoding: base64\r\n\r\n/9j/4AAQSkZJRgABAQ==\r\n--b--\r\n")
+    letter = decode_letter(raw)
+    assert "\x00" in letter.attachments[0].name
+    assert refusal(letter) == ""
+
+
 def test_poison_reason_in_russian():
     assert poison_reason(Tried(3)) == (
         "обработка письма трижды прервалась: процесс mailproc завершился, не закончив её "
