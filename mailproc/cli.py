@@ -2,7 +2,8 @@
 
 Each command lives in its own module under ``mailproc.commands`` and registers its parser;
 this module only assembles them and turns mailproc's errors into one clear line and an exit
-code (2 for a wrong setting or input, 1 for anything else).
+code (2 for a wrong setting or input, 78 for a configured folder or file that is missing or
+empty, 1 for anything else). ``--version`` prints the installed distribution's version.
 """
 
 from __future__ import annotations
@@ -16,7 +17,7 @@ from mailproc.private import protect_process
 
 #: command modules, in the order ``mailproc --help`` lists them
 COMMAND_MODULES = [
-    "run", "demo", "inspect", "messages", "review", "status", "db", "config",
+    "run", "init", "demo", "inspect", "messages", "review", "status", "db", "config",
     "orders", "rules", "registrations", "vault", "outbox", "templates",
     "contacts", "groups", "mailings",
     "questions", "needs",
@@ -40,6 +41,8 @@ def _modules_for(argv: list[str] | None) -> list[str]:
         if word in ("--config", "--mailbox"):
             i += 2
             continue
+        if word == "--version":
+            return []  # printed while parsing: no command needed
         if word.startswith("-"):
             break
         name = COMMAND_ALIASES.get(word, word)
@@ -47,11 +50,23 @@ def _modules_for(argv: list[str] | None) -> list[str]:
     return COMMAND_MODULES
 
 
+def version() -> str:
+    """The version of the installed mailproc distribution (its metadata, as pip shows it)."""
+    from importlib.metadata import PackageNotFoundError
+    from importlib.metadata import version as installed
+
+    try:
+        return installed("mailproc")
+    except PackageNotFoundError:  # run from a source tree that was never installed
+        return "unknown (not installed)"
+
+
 def build_parser(argv: list[str] | None = None) -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="mailproc",
         description="Mail processor for the personal librarian mailbox.",
     )
+    parser.add_argument("--version", action="version", version=f"mailproc {version()}")
     parser.add_argument("--config", metavar="FILE",
                         help="settings file (else $MAILPROC_CONFIG, else ./mailproc.toml)")
     parser.add_argument("--mailbox", metavar="NAME",
@@ -71,7 +86,10 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     try:
         return int(args.func(args) or 0)
-    except (ConfigError, StoreError) as exc:
+    except ConfigError as exc:
+        print(f"mailproc: {exc}", file=sys.stderr)
+        return exc.exit_code
+    except StoreError as exc:
         print(f"mailproc: {exc}", file=sys.stderr)
         return 2
     except LoadError as exc:

@@ -2,7 +2,8 @@
 
 Each family tells the caller what to do with it:
 
-* ``ConfigError`` stops start-up with one line that names the key and the fix.
+* ``ConfigError`` stops start-up with one line that names the key and the fix;
+  ``MissingFilesError``, a configured folder that is missing or empty, with exit status 78.
 * ``RuleFileError`` / ``TemplateError`` are librarian mistakes in edited files: reported as
   ``file:line: problem; fix`` and the last good set keeps running.
 * ``MessageError`` is a problem with one message: it goes to the review folder with its reason,
@@ -20,6 +21,17 @@ class MailprocError(Exception):
 
 class ConfigError(MailprocError):
     """A wrong setting. The message is one line naming the key and what to write instead."""
+
+    #: the command's exit status (2: a wrong setting or input; see mailproc.cli)
+    exit_code = 2
+
+
+class MissingFilesError(ConfigError):
+    """A folder or file the settings name is missing or empty: the installation is not
+    finished (``mailproc init``, mailproc.pathcheck). Exit status 78, EX_CONFIG of
+    sysexits.h, which the systemd unit does not restart."""
+
+    exit_code = 78
 
 
 class StoreError(MailprocError):

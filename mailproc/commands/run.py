@@ -1,4 +1,7 @@
-"""``mailproc run [--once] [--mailbox NAME]``: the daemon, or one pass over what waits."""
+"""``mailproc run [--once] [--mailbox NAME]``: the daemon, or one pass over what waits.
+
+Either refuses to start, exit status 78, while a configured rules or templates folder is
+missing or empty (mailproc.pathcheck.refuse_to_start)."""
 
 from __future__ import annotations
 
@@ -37,14 +40,6 @@ def run(args) -> int:
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))
 
     app = App.from_args(argparse_ns(args))
-    setup_logging(app.settings.log)
-    from mailproc.trust import warn_if_unverified
-
-    warn_if_unverified(app.settings)  # once per process: department mail is not verified
-    lock = InstanceLock.for_url(app.settings.database.url)
-    if lock is not None:
-        lock.acquire()  # a second instance on one SQLite database stops here, one line
-        _INSTANCE_LOCK = lock
     if getattr(args, "mailbox", None):
         import dataclasses
 
@@ -53,6 +48,17 @@ def run(args) -> int:
         settings_for(app.settings, args.mailbox)  # an unknown name: one clear line
         app = App(dataclasses.replace(app.settings, mailboxes=tuple(
             m for m in app.settings.mailboxes if m.name == args.mailbox)))
+    from mailproc.pathcheck import refuse_to_start
+
+    refuse_to_start(app.settings)  # rules or templates folder missing or empty: exit 78
+    setup_logging(app.settings.log)
+    from mailproc.trust import warn_if_unverified
+
+    warn_if_unverified(app.settings)  # once per process: department mail is not verified
+    lock = InstanceLock.for_url(app.settings.database.url)
+    if lock is not None:
+        lock.acquire()  # a second instance on one SQLite database stops here, one line
+        _INSTANCE_LOCK = lock
     if args.once:
         return run_once(app, _parse_at(args.at))
     from mailproc.daemon import run_daemon
