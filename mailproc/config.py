@@ -814,7 +814,10 @@ def load_settings(
             except ValueError as exc:
                 where = f" (from {env_key})" if origin == env_key else ""
                 raise ConfigError(f"{dotted}: {exc}, got {_show(f, value)}{where}") from None
-            if f.metadata.get("kind") == "path" and value and origin != "default":
+            # "{data}/..." is relative to the data folder, resolved when {data} is replaced
+            # below, not to the settings file's folder
+            if f.metadata.get("kind") == "path" and value and origin != "default" \
+                    and not value.startswith("{data}"):
                 value = str((base / value) if not Path(value).is_absolute() else Path(value))
             values[name] = value
         built[section] = values

@@ -178,3 +178,23 @@ def test_version_comes_from_the_installed_metadata():
     done = subprocess.run([sys.executable, "-m", "mailproc", "--version"], capture_output=True,
                           text=True, timeout=60)
     assert done.returncode == 0 and done.stdout == f"mailproc {version('mailproc')}\n"
+
+
+def test_the_documented_install_passes_config_check(tmp_path, capsys, monkeypatch):
+    """docs/admin.md, section 1: init, the example settings with [paths] pointed at the
+    copies, the data folder from the environment as the unit gives it."""
+    from mailproc.config import example_toml, load_settings
+
+    srv, data = tmp_path / "srv" / "personbibl", tmp_path / "var" / "lib" / "mailproc"
+    data.parent.mkdir(parents=True)
+    assert main(["init", str(srv)]) == 0
+    cfg = tmp_path / "etc" / "mailproc.toml"
+    cfg.parent.mkdir()
+    cfg.write_text(example_toml().replace('rules = "rules"', f'rules = "{srv}/rules"')
+                   .replace('templates = "templates"', f'templates = "{srv}/templates"'),
+                   encoding="utf-8")
+    monkeypatch.setenv("MAILPROC_PATHS_DATA", str(data))
+    capsys.readouterr()
+    assert main(["--config", str(cfg), "config", "check"]) == 0, capsys.readouterr().err
+    # "{data}/vault" in the file is under the data folder, not under the file's folder
+    assert load_settings(str(cfg)).vault.dir == f"{data}/vault"
