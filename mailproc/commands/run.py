@@ -50,15 +50,16 @@ def run(args) -> int:
             m for m in app.settings.mailboxes if m.name == args.mailbox)))
     from mailproc.pathcheck import refuse_to_start
 
+    # what refuses to start does so before anything is logged: its line is the only one
     refuse_to_start(app.settings)  # rules or templates folder missing or empty: exit 78
-    setup_logging(app.settings.log)
-    from mailproc.trust import warn_if_unverified
-
-    warn_if_unverified(app.settings)  # once per process: department mail is not verified
     lock = InstanceLock.for_url(app.settings.database.url)
     if lock is not None:
         lock.acquire()  # a second instance on one SQLite database stops here, one line
         _INSTANCE_LOCK = lock
+    setup_logging(app.settings.log)
+    from mailproc.trust import warn_if_unverified
+
+    warn_if_unverified(app.settings)  # once per process: department mail is not verified
     if args.once:
         return run_once(app, _parse_at(args.at))
     from mailproc.daemon import run_daemon
