@@ -2,8 +2,9 @@
 
 Each command lives in its own module under ``mailproc.commands`` and registers its parser;
 this module only assembles them and turns mailproc's errors into one clear line and an exit
-code (78, EX_CONFIG, when no settings file was found for a command on the library's data; 2 for
-a wrong setting or input; 1 for anything else).
+code (78, EX_CONFIG, when no settings file was found for a command on the library's data or a
+configured folder or file is missing or empty; 2 for a wrong setting or input; 1 for anything
+else). ``--version`` prints the installed distribution's version.
 """
 
 from __future__ import annotations
@@ -13,12 +14,12 @@ import importlib
 import os
 import sys
 
-from mailproc.errors import ConfigError, LoadError, MailprocError, NoSettingsError, StoreError
+from mailproc.errors import ConfigError, LoadError, MailprocError, StoreError
 from mailproc.private import protect_process
 
 #: command modules, in the order ``mailproc --help`` lists them
 COMMAND_MODULES = [
-    "run", "demo", "inspect", "messages", "review", "status", "db", "config",
+    "run", "init", "demo", "inspect", "messages", "review", "status", "db", "config",
     "orders", "rules", "registrations", "vault", "outbox", "templates",
     "contacts", "groups", "mailings",
     "questions", "needs",
@@ -42,6 +43,8 @@ def _modules_for(argv: list[str] | None) -> list[str]:
         if word in ("--config", "--mailbox"):
             i += 2
             continue
+        if word == "--version":
+            return []  # printed while parsing: no command needed
         if word.startswith("-"):
             break
         name = COMMAND_ALIASES.get(word, word)
@@ -49,11 +52,23 @@ def _modules_for(argv: list[str] | None) -> list[str]:
     return COMMAND_MODULES
 
 
+def version() -> str:
+    """The version of the installed mailproc distribution (its metadata, as pip shows it)."""
+    from importlib.metadata import PackageNotFoundError
+    from importlib.metadata import version as installed
+
+    try:
+        return installed("mailproc")
+    except PackageNotFoundError:  # run from a source tree that was never installed
+        return "unknown (not installed)"
+
+
 def build_parser(argv: list[str] | None = None) -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="mailproc",
         description="Mail processor for the personal librarian mailbox.",
     )
+    parser.add_argument("--version", action="version", version=f"mailproc {version()}")
     parser.add_argument("--config", metavar="FILE",
                         help="settings file (else $MAILPROC_CONFIG, else ./mailproc.toml, else "
                              "/etc/mailproc/mailproc.toml)")
@@ -74,10 +89,10 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     try:
         return int(args.func(args) or 0)
-    except NoSettingsError as exc:
+    except ConfigError as exc:  # NoSettingsError and MissingFilesError say 78
         print(f"mailproc: {exc}", file=sys.stderr)
-        return os.EX_CONFIG
-    except (ConfigError, StoreError) as exc:
+        return exc.exit_code
+    except StoreError as exc:
         print(f"mailproc: {exc}", file=sys.stderr)
         return 2
     except LoadError as exc:

@@ -177,13 +177,21 @@ class PathsSettings:
     )
     rules: str = setting(
         "rules",
-        "Folder of the librarians' rule files. Broken at a start: the last good rules stored "
-        "in the database run; with none stored nothing is processed until the files are "
-        "fixed. Empty (\"\") for no rules at all: built-in sorting only (bounces and "
-        "automatic mail apart, the rest filed as processed).",
+        "Folder of the librarians' rule files (`mailproc init DIR` copies the shipped ones "
+        "to DIR/rules). Missing or without rule files: `mailproc run` refuses to start "
+        "(exit 78). Broken at a start: the last good rules stored in the database run; with "
+        "none stored nothing is processed until the files are fixed. Empty (\"\") for no "
+        "rules at all: built-in sorting only (bounces and automatic mail apart, the rest "
+        "filed as processed).",
         kind="path",
     )
-    templates: str = setting("templates", "Folder of the librarians' templates.", kind="path")
+    templates: str = setting(
+        "templates",
+        "Folder of the librarians' templates, the registration forms in its forms/ "
+        "(`mailproc init DIR` copies the shipped ones to DIR/templates). Missing or without "
+        "templates: `mailproc run` refuses to start (exit 78).",
+        kind="path",
+    )
 
 
 @dataclass(frozen=True)
@@ -911,7 +919,10 @@ def load_settings(
             except ValueError as exc:
                 where = f" (from {env_key})" if origin == env_key else ""
                 raise ConfigError(f"{dotted}: {exc}, got {_show(f, value)}{where}") from None
-            if f.metadata.get("kind") == "path" and value and origin != "default":
+            # "{data}/..." is relative to the data folder, resolved when {data} is replaced
+            # below, not to the settings file's folder
+            if f.metadata.get("kind") == "path" and value and origin != "default" \
+                    and not value.startswith("{data}"):
                 value = str((base / value) if not Path(value).is_absolute() else Path(value))
             values[name] = value
         built[section] = values

@@ -3,7 +3,8 @@
 Each family tells the caller what to do with it:
 
 * ``ConfigError`` stops start-up with one line that names the key and the fix;
-  ``NoSettingsError``, no settings file at all, exits 78 (EX_CONFIG) for a service manager.
+  ``NoSettingsError``, no settings file at all, and ``MissingFilesError``, a configured
+  folder that is missing or empty, exit 78 (EX_CONFIG) for a service manager.
 * ``StorageError`` stops start-up with one line that names the path and the fix: the disk,
   not a setting, is at fault (exit codes: mailproc.startup).
 * ``RuleFileError`` / ``TemplateError`` are librarian mistakes in edited files: reported as
@@ -24,10 +25,23 @@ class MailprocError(Exception):
 class ConfigError(MailprocError):
     """A wrong setting. The message is one line naming the key and what to write instead."""
 
+    #: the command's exit status (2: a wrong setting or input; see mailproc.cli)
+    exit_code = 2
+
+
+class MissingFilesError(ConfigError):
+    """A folder or file the settings name is missing or empty: the installation is not
+    finished (``mailproc init``, mailproc.pathcheck). Exit status 78, EX_CONFIG of
+    sysexits.h, which the systemd unit does not restart."""
+
+    exit_code = 78
+
 
 class NoSettingsError(ConfigError):
     """No settings file was found for a command that works on the library's data: it stops
     with one line saying where it looked, exit 78 (EX_CONFIG of sysexits.h)."""
+
+    exit_code = 78
 
 
 class StoreError(MailprocError):

@@ -14,15 +14,31 @@ def register(sub) -> None:
     csub.required = True
     ex = csub.add_parser("example", help="print the documented example settings file")
     ex.set_defaults(func=lambda args: print(example_toml(), end="") or 0)
-    chk = csub.add_parser("check", help="load the settings and report the first problem")
+    chk = csub.add_parser("check", help="load the settings, report the first wrong value and "
+                                        "every configured folder or file that is missing")
     chk.set_defaults(func=check)
     show = csub.add_parser("show", help="print the settings in effect (secrets hidden)")
     show.set_defaults(func=show_settings)
 
 
 def check(args) -> int:
-    app = App.from_args(args)
-    print(f"settings OK ({app.settings.source or 'built-in defaults'})")
+    """Exit 2 on a wrong value (the first, from loading); 78 when the values are right but
+    paths they name are missing or empty (each one listed, mailproc.pathcheck)."""
+    import sys
+
+    from mailproc.errors import MissingFilesError
+    from mailproc.pathcheck import problems
+
+    settings = App.from_args(args).settings
+    where = settings.source or "built-in defaults"
+    missing = problems(settings)
+    for found in missing:
+        print(found.line(), file=sys.stderr)
+    if missing:
+        print(f"settings ({where}) name {len(missing)} missing or empty folders or files",
+              file=sys.stderr)
+        return MissingFilesError.exit_code
+    print(f"settings OK ({where})")
     return 0
 
 

@@ -1,13 +1,16 @@
 """``mailproc demo``: the main job on embedded defaults, over the shipped sample mailbox.
 
 It copies the sample messages into a fresh local Maildir under the data folder, processes
-them with SQLite and a ``file:`` outbox (nothing leaves the machine) by the shipped rules, sends
-what they queued into that outbox folder, and prints, for every message, what the system made of
-it and what each action did, then the mail that landed in the outbox.
+them with SQLite and a ``file:`` outbox (nothing leaves the machine) by the shipped rules and
+templates, sends what they queued into that outbox folder, and prints, for every message, what
+the system made of it and what each action did, then the mail that landed in the outbox.
 
-It runs on a settings file only when one is named (``--config``, ``$MAILPROC_CONFIG``,
-``./mailproc.toml``), never on the service's ``/etc/mailproc/mailproc.toml``: a demo tried on
-the server must not write into the service's data folder or use its rules.
+The rules and templates are the package's own (mailproc.shipped), whatever paths.rules and
+paths.templates say: the samples are written for them, and an installed package has them
+where the working folder may have none. It runs on a settings file only when one is named
+(``--config``, ``$MAILPROC_CONFIG``, ``./mailproc.toml``), never on the service's
+``/etc/mailproc/mailproc.toml``: a demo tried on the server must not write into the service's
+data folder.
 """
 
 from __future__ import annotations
@@ -18,6 +21,7 @@ from pathlib import Path
 
 from mailproc.app import App
 from mailproc.config import load_settings
+from mailproc.shipped import FOLDERS, shipped
 
 
 def register(sub) -> None:
@@ -66,6 +70,7 @@ def run(args) -> int:
         "smtp": {"url": f"file:{data / 'outbox'}"},
         "database": {"url": f"sqlite:///{data / 'mailproc.sqlite3'}"},
     }
+    overrides["paths"].update({name: str(shipped(name).resolve()) for name in FOLDERS})
     notes = []
     key_file = throwaway_vault_key(base, data)
     if key_file is not None:

@@ -1,4 +1,7 @@
-"""``mailproc run [--once] [--mailbox NAME]``: the daemon, or one pass over what waits."""
+"""``mailproc run [--once] [--mailbox NAME]``: the daemon, or one pass over what waits.
+
+Either refuses to start, exit status 78, while a configured rules or templates folder is
+missing or empty (mailproc.pathcheck.refuse_to_start)."""
 
 from __future__ import annotations
 
@@ -63,17 +66,8 @@ def _start(args):
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))
 
     app = App.from_args(argparse_ns(args))
-    setup_logging(app.settings.log)
     if args.at:
         _parse_at(args.at)  # a wrong --at: one line before anything starts
-    check_data_folder(Path(app.settings.paths.data))
-    lock = InstanceLock.for_url(app.settings.database.url)
-    if lock is not None:
-        try:
-            lock.acquire()  # a second instance on one SQLite database stops here, one line
-        except OSError as exc:
-            raise storage_problem(exc, "database.url", lock.path.parent) from None
-        _INSTANCE_LOCK = lock
     if getattr(args, "mailbox", None):
         import dataclasses
 
@@ -82,6 +76,19 @@ def _start(args):
         settings_for(app.settings, args.mailbox)  # an unknown name: one clear line
         app = App(dataclasses.replace(app.settings, mailboxes=tuple(
             m for m in app.settings.mailboxes if m.name == args.mailbox)))
+    from mailproc.pathcheck import refuse_to_start
+
+    # what refuses to start does so before anything is logged: its line is the only one
+    refuse_to_start(app.settings)  # rules or templates folder missing or empty: exit 78
+    check_data_folder(Path(app.settings.paths.data))
+    lock = InstanceLock.for_url(app.settings.database.url)
+    if lock is not None:
+        try:
+            lock.acquire()  # a second instance on one SQLite database stops here, one line
+        except OSError as exc:
+            raise storage_problem(exc, "database.url", lock.path.parent) from None
+        _INSTANCE_LOCK = lock
+    setup_logging(app.settings.log)
     app.db  # noqa: B018 - opened and migrated now: a database that does not open, one line
     from mailproc.trust import warn_if_unverified
 

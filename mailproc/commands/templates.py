@@ -1,7 +1,9 @@
 """``mailproc templates check|preview``: librarians test a template before it goes live.
 
 Both only read template files, never the library's data, so they run on built-in defaults too
-(``./templates``) for a librarian checking a working copy."""
+(``./templates``) for a librarian checking a working copy. A templates folder that is missing
+or holds no template is an error (exit 78, as ``mailproc run`` refuses to start on it), not
+"0 checked, no errors"."""
 
 from __future__ import annotations
 
@@ -26,8 +28,30 @@ def register(sub) -> None:
     prev.set_defaults(func=preview_template)
 
 
+def _templates(args) -> Templates:
+    """The configured templates folder; MissingFilesError, in Russian, when it is missing or
+    holds no template (mailproc.pathcheck decides which)."""
+    from mailproc.errors import MissingFilesError
+    from mailproc.outbound.templates import SUFFIX
+    from mailproc.pathcheck import folder_problem
+
+    settings = App.from_args(args, defaults_ok=True).settings
+    found = folder_problem("paths.templates", settings.paths.templates, "templates")
+    if found is not None:
+        folder = Path(found.path)
+        what = (f"папки шаблонов {folder} нет" if not folder.exists()
+                else f"{folder} — не папка" if not folder.is_dir()
+                else f"в папке шаблонов {folder} нет ни одного шаблона (*{SUFFIX})")
+        into = folder.parent if folder.name == "templates" else "ПАПКА"
+        raise MissingFilesError(f"paths.templates: {what}; скопируйте поставляемые шаблоны "
+                                f"командой «mailproc init {into}» (они лягут в {into}/"
+                                f"templates) или укажите в paths.templates папку шаблонов "
+                                f"библиотеки")
+    return Templates.from_settings(settings)
+
+
 def check_templates(args) -> int:
-    templates = Templates.from_settings(App.from_args(args, defaults_ok=True).settings)
+    templates = _templates(args)
     names = args.names or templates.names()
     problems = templates.check(names)
     for line in problems:
@@ -40,7 +64,7 @@ def check_templates(args) -> int:
 
 
 def preview_template(args) -> int:
-    templates = Templates.from_settings(App.from_args(args, defaults_ok=True).settings)
+    templates = _templates(args)
     tf = templates.file(args.name)
     problems = templates.check([args.name])
     if problems:

@@ -19,7 +19,10 @@ guess. What the Sorter runs, by the state of the rules folder (``paths.rules``):
                decision (automatic mail and bounces apart from people's), said at start.
 
 An empty or missing rules folder is a broken one, not "no rules": a folder wiped by a
-failed deploy must not turn into built-in sorting that files every letter as done.
+failed deploy must not turn into built-in sorting that files every letter as done. At a
+start ``mailproc run`` does not get this far: it refuses to start on such a folder
+(mailproc.pathcheck), so the states above apply to one wiped or broken while running, and
+to files that exist but do not load.
 """
 
 from __future__ import annotations

@@ -108,6 +108,7 @@ def measure(workdir: Path, instances: int, mailboxes: int, messages: int
         config = workdir / "mailproc.toml"
         config.write_text(
             f'[database]\nurl = "{url}"\n[paths]\ndata = "{workdir / "data"}"\n'
+            f'templates = "{Path(__file__).resolve().parents[2] / "templates"}"\n'
             'rules = ""\n[digest]\nenabled = false\n[log]\nlevel = "warning"\n'
             '[cluster]\nlease_retry = "1s"\nlease_check = "1s"\n'
             + "".join(f'[mailboxes.box{b}]\nurl = "{s.url}"\n' for b, s in enumerate(servers)),

@@ -54,8 +54,7 @@ def setup(mailproc_setup, smtp_server, monkeypatch):  # noqa: F811
     mailproc_setup.env["MAILPROC_VAULT_KEY"] = key
     for f in (REPO / "rules").glob("*.yaml"):
         shutil.copy(f, mailproc_setup.rules / f.name)
-    config = mailproc_setup.config.read_text(encoding="utf-8").replace(
-        "[paths]\n", f'[paths]\ntemplates = "{REPO / "templates"}"\n')
+    config = mailproc_setup.config.read_text(encoding="utf-8")  # the repo's templates
     mailproc_setup.config.write_text(
         config + f'[smtp]\nurl = "{smtp_server.url}"\n'
                  f'[mail]\nfrom_address = "personbibl@nlrs.example"\n', encoding="utf-8")

@@ -35,6 +35,7 @@ class MailprocSetup:
             "[paths]\n"
             f'data = "{self.data}"\n'
             f'rules = "{self.rules}"\n'
+            f'templates = "{ROOT / "templates"}"\n'  # `run` refuses to start without
             "[log]\n"
             'format = "text"\n', encoding="utf-8")
         self.env = {**os.environ, "MAILPROC_CONFIG": str(self.config),
