@@ -15,12 +15,16 @@ from mailproc.startup import EX_CONFIG, EX_IOERR
 
 pytestmark = pytest.mark.integration
 
+#: the repository's templates: a start refuses a missing templates folder before the data one
+TEMPLATES = Path(__file__).resolve().parents[2] / "templates"
+
 
 def _run(tmp_path: Path, data: Path, db_url: str | None = None) -> subprocess.CompletedProcess:
     config = tmp_path / "mailproc.toml"
     config.write_text(
         f'[database]\nurl = "{db_url or f"sqlite:///{tmp_path}/db/mailproc.sqlite3"}"\n'
-        f'[paths]\ndata = "{data}"\n[log]\nformat = "text"\nlevel = "warning"\n',
+        f'[paths]\ndata = "{data}"\nrules = ""\ntemplates = "{TEMPLATES}"\n'
+        f'[log]\nformat = "text"\nlevel = "warning"\n',
         encoding="utf-8")
     env = {**os.environ, "MAILPROC_CONFIG": str(config)}
     return subprocess.run([sys.executable, "-m", "mailproc", "run"], env=env, cwd=tmp_path,
