@@ -325,7 +325,7 @@ def test_a_stub_appended_to_the_intake_folder_before_a_kill_is_not_new_mail(setu
     mp, app = setup
     rules = mp.rules / "30-registration.yaml"
     shipped = rules.read_text(encoding="utf-8")
-    filed = ("    - move-to-folder: Регистрация\n    - add-keyword: $Registration\n"
+    filed = ("    - move-to-folder: Регистрация\n    - add-keyword: Регистрация\n"
              "    - take-registration-documents\n")
     rules.write_text(shipped.replace(filed, filed.split("\n", 1)[1]), encoding="utf-8")
     app = App(load_settings(str(mp.config), environ=mp.env))
