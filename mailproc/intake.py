@@ -92,6 +92,7 @@ from mailproc import metrics
 from mailproc.attempts import AttemptLedger, Tried, poison_reason
 from mailproc.errors import MessageError, SourceUnavailable
 from mailproc.faults import is_outage
+from mailproc.faults import reason as fault_reason
 from mailproc.letter import Letter, decode_letter
 from mailproc.letter.sanity import refusal
 from mailproc.logs import about, log_ids
@@ -220,6 +221,7 @@ class Intake:
         # rows merely to be filed, committed together below; one by one when careful
         self._grouped = None if careful else []
         ended = False  # normally or stopped: not by an exception
+        failure: Exception | None = None  # what failed the chunk, if anything did
         current = None
         try:
             for uid, raw, letter in fetched:
@@ -238,6 +240,7 @@ class Intake:
             ended = True
             return True
         except Exception as exc:
+            failure = exc
             if self.max_attempts and current is not None:
                 if is_outage(exc):
                     self._not_an_attempt(current, uids, careful)
@@ -245,11 +248,25 @@ class Intake:
                     self._note_error(current, exc)
             raise
         finally:
-            grouped, self._grouped = self._grouped, None
-            clear = uids if self.max_attempts and ended and not careful else []
-            self._commit_group(grouped, stats, clear)
-            pending, self._deferred = self._deferred, None
+            self._end_chunk(uids, ended and not careful, stats, failure)
+
+    def _end_chunk(self, uids: list[str], clear: bool, stats: IntakeStats,
+                   failure: Exception | None) -> None:
+        """Commit the chunk's merely-filed rows, then file its committed rows (IMAP). When
+        ``failure`` is already failing the chunk, an error here does not replace it: a
+        database or disk error must not be reported as the mailbox's (issue 18) just because
+        the filing after it found the mailbox gone, or the other way round. Rows left
+        ``decided`` are filed by the next pass's ``recover``."""
+        grouped, self._grouped = self._grouped, None
+        pending, self._deferred = self._deferred, None
+        try:
+            self._commit_group(grouped, stats, uids if self.max_attempts and clear else [])
             self._file_many(pending)
+        except Exception as exc:  # noqa: BLE001 - re-raised below unless one is failing
+            if failure is None:
+                raise
+            log.warning("chunk ending after %s also failed: %s", fault_reason(failure),
+                        fault_reason(exc))
 
     def _carefully(self, uid: str, raw: bytes | None, letter: Letter | None,
                    tried: dict[str, Tried], stats: IntakeStats) -> None:

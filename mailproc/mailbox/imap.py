@@ -46,6 +46,7 @@ from imapclient.exceptions import IMAPClientAbortError, IMAPClientError, LoginEr
 
 from mailproc.config import redact
 from mailproc.errors import ConfigError, SourceError, SourceUnavailable
+from mailproc.faults import DISK
 from mailproc.letter.transfer import STREAMABLE, PartDecoder
 from mailproc.mailbox.base import MailboxSource, MessageRef
 from mailproc.mailbox.folders import ROLES, FolderMap, FolderNameError, Namespace, find_special
@@ -55,6 +56,14 @@ log = logging.getLogger("mailproc.mailbox.imap")
 #: errors that mean "the connection is gone": reconnect, do not give up
 _NETWORK_ERRORS = (OSError, socket.timeout, ssl.SSLError, imaplib.IMAP4.abort,
                    IMAPClientAbortError, EOFError)
+
+
+def _local(exc: BaseException) -> bool:
+    """An OSError of the local disk (full, read-only, I/O: mailproc.faults.DISK) met during
+    a client call: no socket fails that way, so it is the disk's fault, not the mailbox's,
+    and is raised as it is (issue 18: a full disk is named as such, never as the mailbox
+    being unreachable)."""
+    return isinstance(exc, OSError) and exc.errno in DISK
 _COPYUID = re.compile(rb"COPYUID\s+(\d+)\s+([\d:,]+)\s+([\d:,]+)")
 _APPENDUID = re.compile(rb"APPENDUID\s+(\d+)\s+(\d+)")
 #: octets of a big part fetched per round trip by ``ImapSource.load_part``
@@ -233,6 +242,8 @@ class ImapSource(MailboxSource):
             raise SourceUnavailable(f"IMAP login refused for the mailbox user ({exc})") from None
         except _NETWORK_ERRORS as exc:
             self._client = None
+            if _local(exc):
+                raise
             raise SourceUnavailable(f"IMAP {self.host}:{self.port}: {type(exc).__name__}: "
                                     f"{exc}") from None
         self.connected = True
@@ -331,6 +342,8 @@ class ImapSource(MailboxSource):
                 self._select(want)
             return fn(*args, **kwargs)
         except _NETWORK_ERRORS as exc:
+            if _local(exc):  # the link is fine: keep it, name the disk
+                raise
             self.close()
             raise SourceUnavailable(f"IMAP connection lost: {type(exc).__name__}: {exc}") \
                 from None
@@ -659,7 +672,9 @@ class ImapSource(MailboxSource):
             # changes noticed while DONE travels arrive with its answer
             responses += list(self._client.idle_done()[1])
         except _NETWORK_ERRORS as exc:
-            self.close()
+            self.close()  # IDLE was cut half-way: the connection's state is unknown
+            if _local(exc):
+                raise
             raise SourceUnavailable(f"IMAP connection lost during IDLE: {type(exc).__name__}") \
                 from None
         except IMAPClientError as exc:
