@@ -175,6 +175,10 @@ class IntakeWorker:
                 return True
             stats = self.intake.run_once()
             busy = stats.processed or stats.review or stats.recovered or stats.rematched
+            # the pass committed: that is progress, whatever the hooks below take (a failing
+            # hook marks the loop failing again through _failed)
+            self.trouble.succeeded()
+            self.beat.progress("working" if busy else "idle")
             if busy:
                 log.info("pass: processed %d, review %d, recovered %d, rematched %d",
                          stats.processed, stats.review, stats.recovered, stats.rematched)
@@ -185,8 +189,6 @@ class IntakeWorker:
                 if deliver:
                     deliver_outbox(self.app, self.source)
                 jobs.after_outbox(self.app, self.source)
-            self.trouble.succeeded()
-            self.beat.progress("working" if busy else "idle")
             return True
         except SourceUnavailable as exc:
             self.beat.failing(f"mailbox unreachable ({type(exc).__name__})", "waiting")
@@ -385,8 +387,10 @@ def _scheduler(app, loops=None):
             trigger = CronTrigger(hour=hour, minute=minute, timezone=settings.tz)
         # once at start as well: a daemon started late catches up; the period claim in
         # mailproc.jobs keeps it to one run per period across restarts and instances
+        # a job that fails is retried at its next firing; only a hung one withholds the watchdog
         beat = (loops or Loops(0)).beat(
-            f"job {job.name}", job.every(settings) if job.every is not None else 86400.0)
+            f"job {job.name}", job.every(settings) if job.every is not None else 86400.0,
+            restart_helps=False)
         scheduler.add_job(_run_job, trigger, args=[app, job, beat], id=job.name,
                           name=job.name, next_run_time=start)
     return scheduler

@@ -10,8 +10,12 @@ the disk full); the loop then retries on its own, and ``progress_at`` stays wher
 A loop is *stalled* when it has been failing (or waiting for a server, or restarting) with
 no progress for ``daemon.stall_after``, or has not marked anything at all for its own period
 (the longest a healthy loop goes between two marks: a minute for intake and the sender, a
-job's interval) plus ``daemon.stall_after``: a loop that hangs. The daemon pets the systemd watchdog only while no loop is
-stalled (mailproc.daemon), ``mailproc status`` shows every loop's state and last progress,
+job's interval) plus ``daemon.stall_after``: a loop that hangs. The daemon pets the systemd
+watchdog only while no loop *withholds* it (mailproc.supervisor): a stalled intake or sender,
+which a fresh process may cure (a lost connection, a wedged thread), or a job that hangs. A
+scheduled job that fails and returns does not: its next firing retries it, and a restart would
+cure nothing (a missing key, a broken template) while it cut every mailbox's intake short
+every ``WatchdogSec``. ``mailproc status`` shows every loop's state and last progress,
 and each stall is kept in a short history (begin, end, the loop, its last error) that the
 digest reports (mailproc.reports.digest). The history lives in the state file
 (mailproc.runstate), which survives a restart and can be written on a full disk.
@@ -50,6 +54,7 @@ class Beat:
     trouble_since: float = 0.0  # when the current spell of trouble began (0: none)
     error: str = ""
     stall: dict | None = None  # the open stall record, while stalled
+    restart_helps: bool = True  # False: a failing spell does not withhold the watchdog
     _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
 
     def progress(self, state: str = "working") -> None:
@@ -86,6 +91,14 @@ class Beat:
                 return now - self.trouble_since > stall_after
             return now - max(self.progress_at, self.alive_at) > self.period + stall_after
 
+    def withholds(self, now: float, stall_after: float) -> bool:
+        """Stalled in a way a restart may cure: any stall of a loop whose ``restart_helps``,
+        else only a hang (no mark at all for its period plus ``stall_after``)."""
+        if not self.stalled(now, stall_after):
+            return False
+        with self._lock:
+            return self.restart_helps or self.state not in TROUBLE
+
     def snapshot(self, now: float, stall_after: float) -> dict:
         stalled = self.stalled(now, stall_after)
         with self._lock:
@@ -103,12 +116,17 @@ class Loops:
         self.history: list[dict] = list(history or [])[-HISTORY:]
         self._lock = threading.Lock()
 
-    def beat(self, name: str, period: float) -> Beat:
+    def beat(self, name: str, period: float, restart_helps: bool = True) -> Beat:
         with self._lock:
             beat = self.beats.get(name)
             if beat is None:
-                beat = self.beats[name] = Beat(name, period)
+                beat = self.beats[name] = Beat(name, period, restart_helps=restart_helps)
             return beat
+
+    def withholding(self, now: float | None = None) -> list[str]:
+        """The names of the loops that withhold the watchdog (see Beat.withholds)."""
+        now = time.time() if now is None else now
+        return [b.name for b in list(self.beats.values()) if b.withholds(now, self.stall_after)]
 
     def check(self, now: float | None = None) -> list[str]:
         """The names of the stalled loops; opens and closes their history records and logs

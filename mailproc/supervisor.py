@@ -68,12 +68,13 @@ async def supervise(beat, start: Callable[[], Awaitable[None]], stopping: asynci
 
 async def heartbeat(loops, flush: Callable[[], None], notify: Callable[[str], bool] | None,
                     tick: float = 1.0) -> None:
-    """Check the loops, write the state, pet the watchdog while none is stalled."""
+    """Check the loops, write the state, pet the watchdog while none withholds it."""
     from mailproc.logs import flush_repeats
 
     withheld = False
     while True:
-        stalled = loops.check()
+        loops.check()  # logs and records every stall, the jobs' too
+        stalled = loops.withholding()
         flush()
         flush_repeats()
         if notify is not None:

@@ -108,8 +108,10 @@ def purge_due(app, now: datetime | None = None) -> dict:
     (after the hand-off, or since the last mail of a case never completed), and any outbox
     copy of a finished hand-off still on disk."""
     now = now or utcnow()
-    box = vault(app.settings)
     done = 0
+    # the key is opened only when there is something to destroy: an installation that has
+    # no registration documents (and no key) has a retention job that succeeds
+    box = None
     with app.db.transaction() as s:
         shred_handoff_blobs(s, app.settings, now)
         scrub_outbox(s, app.settings)
@@ -117,6 +119,7 @@ def purge_due(app, now: datetime | None = None) -> dict:
             RegistrationCase.purge_after.is_not(None), RegistrationCase.purge_after <= now,
             RegistrationCase.destroyed_at.is_(None)))
         for case in due:
+            box = vault(app.settings) if box is None else box
             destroy_documents(s, app.settings, box, case, at=now, reason=RETENTION_REASON)
             done += 1
         stale = s.scalars(select(RegistrationCase).where(
@@ -124,6 +127,7 @@ def purge_due(app, now: datetime | None = None) -> dict:
             RegistrationCase.updated_at <= now - timedelta(
                 seconds=app.settings.registrations.incomplete_retention)))
         for case in stale:
+            box = vault(app.settings) if box is None else box
             cases.set_state(s, case, "rejected", at=now, reason=STALE_REASON)
             destroy_documents(s, app.settings, box, case, at=now, reason=STALE_REASON)
             done += 1

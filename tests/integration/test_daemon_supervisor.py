@@ -117,9 +117,9 @@ def test_watchdog_stops_while_intake_stalls_on_the_database_and_resumes(
         f.write('[daemon]\nstall_after = "2s"\n')
     env = {**mailproc_setup.run_env(), "NOTIFY_SOCKET": str(path), "WATCHDOG_USEC": "1000000"}
 
-    def received(seconds: float) -> list[str]:
+    def received(seconds: float, until: str | None = None) -> list[str]:
         got, end = [], time.monotonic() + seconds
-        while time.monotonic() < end:
+        while time.monotonic() < end and until not in got:
             try:
                 got.append(sock.recv(4096).decode())
             except socket.timeout:
@@ -139,14 +139,14 @@ def test_watchdog_stops_while_intake_stalls_on_the_database_and_resumes(
         status = json.loads(mailproc_setup.command("status", "--json").stdout)
         flag.unlink()
         wait_for(lambda: dovecot.count("INBOX") == 0, timeout=60)
-        again = received(3)
+        again = received(60, until="WATCHDOG=1")  # the first pass after the fix
     finally:
         sock.close()
         proc.send_signal(signal.SIGTERM)
         code = proc.wait(timeout=15)
     text = (mailproc_setup.root / "daemon.log").read_text(errors="replace")
     assert "WATCHDOG=1" not in stalled, text[-3000:]
-    assert "WATCHDOG=1" in again
+    assert "WATCHDOG=1" in again, text[-4000:]
     assert status["stalled"] == ["intake default"]
     assert status["loops"]["intake default"]["error"] == "database: OperationalError (disk full)"
     assert "intake default failing (database: OperationalError (disk full))" in text

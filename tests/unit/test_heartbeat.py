@@ -150,6 +150,25 @@ def test_watchdog_is_not_petted_while_a_loop_is_stalled(tmp_path, monkeypatch):
     assert "WATCHDOG=1" in again
 
 
+def test_a_failing_job_is_stalled_but_only_a_hung_job_withholds_the_watchdog():
+    """A job that fails is retried at its next firing and a restart would cure nothing (a
+    missing key): it shows as stalled but keeps the watchdog petted, so systemd does not cut
+    every mailbox's intake short. An intake failing as long, or a job that hangs, withholds it."""
+    loops = Loops(stall_after=10)
+    job = loops.beat("job retention", 86400, restart_helps=False)
+    intake = loops.beat("intake default", 60)
+    now = time.time()
+    job.failing("job failed (see the log)")
+    intake.progress("idle")
+    assert loops.check(now + 11) == ["job retention"]
+    assert loops.withholding(now + 11) == []
+    intake.failing("database: OperationalError (disk full)")
+    assert loops.withholding(now + 22) == ["intake default"]
+    intake.progress("idle")
+    job.progress("idle")  # fired, and then hangs in its next firing: no mark for a day
+    assert sorted(loops.withholding(now + 86400 + 11)) == ["intake default", "job retention"]
+
+
 def test_state_file_is_written_in_place_on_a_full_disk(tmp_path):
     """The state file's blocks are allocated at start; later writes need no space."""
     from mailproc.runstate import RunState, read
