@@ -10,6 +10,9 @@ from __future__ import annotations
 import re
 
 _MACHINES = re.compile(r"^(mailer-daemon|postmaster|mail-daemon|mailerdaemon)@", re.I)
+#: senders of notifications (no-reply@...): not an RFC 3834 mark, so the decoder leaves them
+#: out of ``Letter.automatic``; ``is_automatic`` counts them
+_ROBOTS = ("noreply", "no-reply", "do-not-reply", "donotreply", "notifications", "notification")
 
 
 def automatic_reason(header, sender: str, return_paths: list[str]) -> str:
@@ -34,3 +37,20 @@ def automatic_reason(header, sender: str, return_paths: list[str]) -> str:
     if _MACHINES.match(sender):
         return f"sender {sender.split('@')[0].lower()}"
     return ""
+
+
+def robot_sender(address: str) -> bool:
+    """A no-reply or notification address (``noreply@``, ``no-reply-…@``, ``notifications@``)."""
+    local = address.partition("@")[0].lower()
+    return local in _ROBOTS or local.startswith(("noreply", "no-reply"))
+
+
+def is_automatic(letter) -> bool:
+    """Mail no person wrote: the decoder's RFC 3834 marks (``Letter.automatic``: Auto-Submitted,
+    Precedence, List-*, autoresponder headers, null Return-Path, mailer-daemon), bounces, and
+    no-reply senders. The one definition the rules' ``automatic`` condition, the answer limits
+    and every domain action's guard use: a librarian's rule without ``not: automatic`` must not
+    let noreply@ create an order or a registration case. Errs towards "automatic": a missed
+    answer to a person is mended by a librarian, a loop of answers between robots is not."""
+    return bool(letter.automatic or letter.bounce is not None
+                or robot_sender(letter.sender.email))

@@ -18,6 +18,7 @@ from mailproc.orders.models import Order
 from mailproc.orders.parse import ParsedRequest, missing_fields, parse_request
 from mailproc.orders.replies import handle_reply
 from mailproc.orders.service import OrderEnv, create_order, index_words, record, submit
+from mailproc.letter.marks import is_automatic
 from mailproc.sorting.registry import action
 
 _FILLABLE = ("author", "title", "year", "shelf_mark", "fund_code", "journal", "issue", "pages",
@@ -25,7 +26,7 @@ _FILLABLE = ("author", "title", "year", "shelf_mark", "fund_code", "journal", "i
 
 
 def _automatic(letter) -> str:
-    if letter.bounce is not None or letter.automatic:
+    if is_automatic(letter):
         return "automatic mail never creates or changes an order"
     return ""
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from mailproc.errors import MessageError
+from mailproc.letter.marks import is_automatic
 from mailproc.outreach import proposals
 from mailproc.outreach.unsubscribe import find_contact, recognise, unsubscribe
 from mailproc.sorting.registry import action, condition
@@ -27,7 +28,7 @@ def unsubscribe_request(letter, facts) -> bool:
     # the personal account's notices is not leaving our mailings
     # the mailto request may come from a client robot; a reply must come from a person
     return request.how == "mailto" or (
-        not letter.automatic and any(facts.our_message(m) for m in request.thread))
+        not is_automatic(letter) and any(facts.our_message(m) for m in request.thread))
 
 
 @condition("staff-list", "В письме таблица с ФИО и адресами (вложение XLSX/CSV или таблица в "

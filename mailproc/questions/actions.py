@@ -10,6 +10,7 @@
 
 from __future__ import annotations
 
+from mailproc.letter.marks import is_automatic
 from mailproc.questions import cases as C
 from mailproc.questions import service
 from mailproc.sorting.registry import action, condition
@@ -35,7 +36,7 @@ def answer_question(ctx, route=True, needs=True, answer=True) -> dict:
         {"department": "department"}, responds=True)
 def route_question(ctx, department) -> dict:
     letter = ctx.letter
-    if letter.bounce is not None or letter.automatic:
+    if is_automatic(letter):
         return {"result": "автоматическое письмо: вопрос не заводится"}
     key = department if isinstance(department, str) else department.key
     found = C.find_case(ctx.session, letter, ctx.tokens)

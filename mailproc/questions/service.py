@@ -18,6 +18,7 @@ from pathlib import Path
 from sqlalchemy import select
 
 from mailproc.errors import MessageError
+from mailproc.letter.marks import is_automatic
 from mailproc.logs import about
 from mailproc.questions import cases as C
 from mailproc.questions.book import AnswerBook, load_book
@@ -72,7 +73,7 @@ def case_json(case: QuestionCase) -> dict:
 
 def take_question(ctx, *, route: bool = True, needs: bool = True, answer: bool = True) -> dict:
     letter = ctx.letter
-    if letter.bounce is not None or letter.automatic:
+    if is_automatic(letter):
         return {"result": "автоматическое письмо: вопрос не заводится"}
     found = C.find_case(ctx.session, letter, ctx.tokens, department_addresses(ctx))
     if found is not None:
@@ -207,7 +208,7 @@ def take_reply(ctx, found: C.Found) -> dict:
     case, letter = found.case, ctx.letter
     sender = letter.sender.email
     out = {"case": case.token, "joined_by": found.how}
-    if letter.bounce is not None or letter.automatic:
+    if is_automatic(letter):
         C.remember(ctx.session, case, letter.message_id, "automatic", sender, ctx.message.id)
         return {**out, "result": "автоматическое письмо в переписке по вопросу: без ответа"}
     if case.state == "routed" and sender in _department_addresses(ctx, case.department):

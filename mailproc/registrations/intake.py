@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from sqlalchemy import event
 
+from mailproc.letter.marks import is_automatic
 from mailproc.registrations import cases, texts
 from mailproc.registrations.common import outbox, vault
 from mailproc.registrations.documents import (
@@ -44,6 +45,8 @@ def document_attachments(letter) -> list:
 
 def take_documents(ctx) -> dict:
     letter, session, settings, now = ctx.letter, ctx.session, ctx.settings, ctx.now
+    if is_automatic(letter):  # a rule without "not: automatic" must not open a case
+        return {"result": "автоматическое письмо: документы не принимаются"}
     files = document_attachments(letter)
     box = vault(settings)  # a missing key stops here, before anything is stored
     case = cases.find_case(session, getattr(ctx, "tokens", None), letter, box=box)
@@ -125,7 +128,7 @@ def _forget_on_rollback(session, box) -> list[str]:
 
 def _tell_missing(ctx, case, missing: list[str], unreadable: list, box) -> None:
     """One answer naming exactly what is missing; a kind sent but unreadable says why."""
-    if ctx.letter.automatic or ctx.letter.bounce is not None:
+    if is_automatic(ctx.letter):
         return
     problems = {k: d.problem for d in unreadable for k in kinds_of(d.kind) if k in missing}
     named = [KIND_NAMES_RU[k] + (f" (присланный файл не читается: {problems[k]})"

@@ -10,6 +10,7 @@ import fnmatch
 from datetime import datetime
 from zoneinfo import ZoneInfo
 
+from mailproc.letter.marks import is_automatic
 from mailproc.sorting.registry import condition
 from mailproc.sorting.text import fold
 
@@ -178,24 +179,9 @@ def header(letter, facts, name, contains=None, regex=None) -> bool:
     return True
 
 
-#: senders of notifications (no-reply@...): the decoder's marks leave them to the rules
-_ROBOTS = ("noreply", "no-reply", "do-not-reply", "donotreply", "notifications", "notification")
-
-
 def is_bounce(letter) -> bool:
     """A delivery-status report (RFC 3464), as the decoder parsed it."""
     return letter.bounce is not None
-
-
-def is_automatic(letter) -> bool:
-    """Mail no person wrote: the decoder's RFC 3834 marks (Auto-Submitted, Precedence, List-*,
-    autoresponder headers, null Return-Path, mailer-daemon), bounces, and no-reply senders.
-    Errs towards "automatic": a missed answer to a person is mended by a librarian, a loop of
-    answers between robots is not."""
-    if letter.automatic or letter.bounce is not None:
-        return True
-    local = letter.sender.email.partition("@")[0]
-    return local in _ROBOTS or local.startswith(("noreply", "no-reply"))
 
 
 @condition("automatic", "Автоматическое письмо: автоответ, рассылка, уведомление (RFC 3834)")

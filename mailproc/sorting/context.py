@@ -55,7 +55,8 @@ class ActionContext:
         """Why automatic mail (``withheld`` says which, in Russian) must not go out for this
         message, or "". Reaching ``rules.responses_per_sender`` is recorded
         (``limits.ResponseLimit``) for the digest."""
-        from mailproc.sorting.conditions import is_automatic, is_bounce
+        from mailproc.letter.marks import is_automatic
+        from mailproc.sorting.conditions import is_bounce
 
         letter = self.letter
         if is_bounce(letter):
