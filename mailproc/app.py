@@ -45,12 +45,17 @@ class App:
 
     @functools.cached_property
     def db(self) -> Database:
+        from mailproc.runas import refuse_root_on_foreign_data
+
+        refuse_root_on_foreign_data(Path(self.settings.paths.data))
         return open_database(self.settings.database.url, self.settings.database.busy_timeout)
 
     @property
     def data_dir(self) -> Path:
         from mailproc.private import private_dir
+        from mailproc.runas import refuse_root_on_foreign_data
 
+        refuse_root_on_foreign_data(Path(self.settings.paths.data))
         return private_dir(Path(self.settings.paths.data))
 
     def source(self):
