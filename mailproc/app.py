@@ -44,19 +44,25 @@ class App:
         return {name: self.for_mailbox(name) for name in names(self.settings)}
 
     @functools.cached_property
-    def db(self) -> Database:
+    def _data_folder(self) -> Path:
+        """paths.data, once checked not to belong to another user while we run as root
+        (mailproc.runas): the first use of the database or the data folder checks it."""
         from mailproc.runas import refuse_root_on_foreign_data
 
-        refuse_root_on_foreign_data(Path(self.settings.paths.data))
+        data = Path(self.settings.paths.data)
+        refuse_root_on_foreign_data(data)
+        return data
+
+    @functools.cached_property
+    def db(self) -> Database:
+        self._data_folder  # noqa: B018 - the check before a database file can be created
         return open_database(self.settings.database.url, self.settings.database.busy_timeout)
 
     @property
     def data_dir(self) -> Path:
         from mailproc.private import private_dir
-        from mailproc.runas import refuse_root_on_foreign_data
 
-        refuse_root_on_foreign_data(Path(self.settings.paths.data))
-        return private_dir(Path(self.settings.paths.data))
+        return private_dir(self._data_folder)
 
     def source(self):
         from mailproc.mailbox import open_source

@@ -19,6 +19,7 @@ from mailproc.errors import ConfigError
 
 
 def owner_name(uid: int) -> str:
+    """The user name of ``uid`` (the number when it has none)."""
     try:
         import pwd
 
@@ -39,9 +40,8 @@ def refuse_root_on_foreign_data(data: Path) -> None:
     if uid == 0:
         return
     user = owner_name(uid)
-    command = Path(sys.argv[0]).name if sys.argv and sys.argv[0] else "mailproc"
-    if command in ("__main__.py", "-c", ""):
-        command = "mailproc"
+    # the command as typed (/opt/mailproc/.venv/bin/mailproc is not on root's PATH)
+    command = sys.argv[0] if sys.argv and Path(sys.argv[0]).name == "mailproc" else "mailproc"
     raise ConfigError(f"paths.data {data} belongs to user {user}, and this command runs as "
                       f"root: files it made there could not be read by the service; run it "
                       f"as {user}: sudo -u {user} {command} ...")

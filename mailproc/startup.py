@@ -79,9 +79,6 @@ def _free(path: Path) -> str:
 
 
 def _user() -> str:
-    try:
-        import pwd
+    from mailproc.runas import owner_name
 
-        return pwd.getpwuid(os.geteuid()).pw_name
-    except (KeyError, ImportError):
-        return str(os.geteuid())
+    return owner_name(os.geteuid())

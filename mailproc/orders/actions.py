@@ -11,6 +11,7 @@ from sqlalchemy import select
 
 from mailproc.errors import MessageError
 from mailproc.keywords import ORDER
+from mailproc.letter.marks import is_automatic
 from mailproc.orders import conditions  # noqa: F401 - registers order-request, order-reply
 from mailproc.orders import states as st
 from mailproc.orders.matching import fresh_text
@@ -18,7 +19,6 @@ from mailproc.orders.models import Order
 from mailproc.orders.parse import ParsedRequest, missing_fields, parse_request
 from mailproc.orders.replies import handle_reply
 from mailproc.orders.service import OrderEnv, create_order, index_words, record, submit
-from mailproc.letter.marks import is_automatic
 from mailproc.sorting.registry import action
 
 _FILLABLE = ("author", "title", "year", "shelf_mark", "fund_code", "journal", "issue", "pages",

@@ -6,7 +6,7 @@ settings, no code to write: ``gunicorn mailproc.outreach.wsgi:application``, uWS
 The settings are found as every mailproc command finds them (``$MAILPROC_CONFIG``, else
 ``/etc/mailproc/mailproc.toml``); the worker must run as the service's user, which can read
 them and the token key. Without a settings file every request is answered 503 and the log
-says why once: one-click links must never be answered from an empty database of its own.
+says why once (the settings are read again at the next request): one-click links must never be answered from an empty database of its own.
 
 What it adds to ``oneclick.handle``: the request body is read up to ``MAX_BODY`` (the one-click
 form is 26 bytes; a larger body is cut, never buffered whole), HEAD gets the headers of the GET
@@ -42,8 +42,14 @@ def _installation():
         return _app
 
 
+_said = ""  # the last reason logged: each is said once, not once a request
+
+
 def _unavailable(why: str) -> Response:
-    log.error("one-click unsubscribe unavailable: %s", why)
+    global _said
+    if why != _said:
+        log.error("one-click unsubscribe unavailable: %s", why)
+        _said = why
     return Response(503, "Отписка временно недоступна. Ответьте на письмо рассылки словом "
                          "«отписаться».\n".encode("utf-8"), "text/plain; charset=utf-8")
 

@@ -127,9 +127,8 @@ def _forget_on_rollback(session, box) -> list[str]:
 
 
 def _tell_missing(ctx, case, missing: list[str], unreadable: list, box) -> None:
-    """One answer naming exactly what is missing; a kind sent but unreadable says why."""
-    if is_automatic(ctx.letter):
-        return
+    """One answer naming exactly what is missing; a kind sent but unreadable says why.
+    (Automatic mail never gets here: take_documents refuses it first.)"""
     problems = {k: d.problem for d in unreadable for k in kinds_of(d.kind) if k in missing}
     named = [KIND_NAMES_RU[k] + (f" (присланный файл не читается: {problems[k]})"
                                  if k in problems else "") for k in missing]
